@@ -1,0 +1,205 @@
+"""The scenario format: what one YAML file under chaos/scenarios/ may say.
+
+Like a Chaos Toolkit experiment, a scenario has a steady state checked before, during and after
+a fault, a method (the load plus the fault timeline) and a rollback that always runs (the runner
+removes every fault). Like k6 thresholds, expectations are metric bounds; unlike them, a check
+can be scoped to one phase of the run or must hold in every sliding window of a given length.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from chaos.faults import PROXY_NAMES
+
+Profile = Literal["report", "hardened"]
+Timing = Literal["fast", "report"]
+ProxyName = Literal[PROXY_NAMES]  # type: ignore[valid-type]
+Phase = Literal["all", "before", "during", "after", "outside"]
+ToxicType = Literal["latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop"]
+
+# Metrics computed from the requests sent in a phase (or window); they accept any phase.
+REQUEST_METRICS = frozenset({
+    "requests", "success_rate", "rate_503", "rate_500", "accepted_rate", "auth_failures",
+    "lost_generations", "failed_generations", "latency_p50_s", "latency_p95_s", "latency_p99_s",
+    "missing_retry_after", "wrong_503_detail",
+})
+# Metrics of the whole run (breaker timeline, upstream calls); they only make sense with phase "all".
+RUN_METRICS = frozenset({
+    "breaker_opened", "time_to_open_s", "failures_to_open", "breaker_half_opened", "recovery_s",
+    "upstream_attempts_per_generation", "fal_submissions_per_generation", "duplicate_fal_jobs",
+    "max_fal_submissions_per_generation",
+})
+METRICS = REQUEST_METRICS | RUN_METRICS
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Load(_Strict):
+    """Open-model arrival rate or closed-model concurrent clients, for ``duration_s`` seconds."""
+
+    rate_per_s: float | None = Field(None, gt=0, le=200)
+    clients: int | None = Field(None, gt=0, le=200)
+    duration_s: float = Field(gt=0, le=600)
+    users: int = Field(5, gt=0, le=1000, description="distinct user tokens the requests rotate through")
+    drain_s: float = Field(10, ge=0, le=600, description="how long after the load ends accepted generations "
+                                                           "may take to reach a terminal state")
+    think_s: float = Field(0.2, ge=0, description="closed model: pause between a client's requests")
+    model_id: str = "fal-ai/flux/dev"
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> Load:
+        if (self.rate_per_s is None) == (self.clients is None):
+            raise ValueError("give exactly one of rate_per_s (arrival rate) or clients (concurrent clients)")
+        return self
+
+
+class Toxic(_Strict):
+    """A Toxiproxy toxic on one of the three proxies."""
+
+    proxy: ProxyName
+    type: ToxicType
+    stream: Literal["upstream", "downstream"] = "downstream"
+    toxicity: float = Field(1.0, ge=0, le=1)
+    attributes: dict[str, int] = Field(default_factory=dict)
+
+
+class FalBehaviour(_Strict):
+    """FAL emulator behaviour fields (docs/architecture.md); omitted fields keep their value."""
+
+    queue_time_s: float | None = Field(None, ge=0)
+    processing_time_s: float | None = Field(None, ge=0)
+    latency_s: float | None = Field(None, ge=0)
+    submit_error_rate: float | None = Field(None, ge=0, le=1)
+    submit_error_status: int | None = Field(None, ge=400, le=599)
+    rate_limit_rate: float | None = Field(None, ge=0, le=1)
+    ingress_error_rate: float | None = Field(None, ge=0, le=1)
+    ingress_error_status: Literal[502, 503, 504] | None = None
+    stuck_rate: float | None = Field(None, ge=0, le=1)
+    job_failure_rate: float | None = Field(None, ge=0, le=1)
+
+    def fields(self) -> dict[str, float]:
+        return self.model_dump(exclude_none=True)
+
+
+class Fault(_Strict):
+    """One entry of the fault timeline: exactly one of a toxic, a proxy taken down, or a FAL behaviour."""
+
+    at_s: float = Field(alias="at", ge=0)
+    for_s: float = Field(alias="for", gt=0)
+    toxic: Toxic | None = None
+    down: ProxyName | None = None
+    fal: FalBehaviour | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Fault:
+        kinds = [k for k in ("toxic", "down", "fal") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"a fault needs exactly one of toxic, down or fal (got {', '.join(kinds) or 'none'})")
+        if self.fal is not None and not self.fal.fields():
+            raise ValueError("a fal fault must set at least one behaviour field")
+        return self
+
+    @property
+    def end_s(self) -> float:
+        return self.at_s + self.for_s
+
+    def describe(self) -> str:
+        if self.toxic is not None:
+            t = self.toxic
+            attrs = ",".join(f"{k}={v}" for k, v in t.attributes.items())
+            return f"{t.type}({attrs}) on {t.proxy}/{t.stream} toxicity {t.toxicity:g}"
+        if self.down is not None:
+            return f"{self.down} proxy down"
+        return "FAL " + ", ".join(f"{k}={v}" for k, v in self.fal.fields().items())
+
+
+class Check(_Strict):
+    """An expectation: a metric bounded by ``min`` and/or ``max`` (or ``equals``), in a phase or window."""
+
+    metric: str
+    phase: Phase = "all"
+    settle_s: float = Field(0, ge=0, description="ignore requests sent this long after a fault ends "
+                                                   "(phases after/outside), to allow recovery")
+    window_s: float | None = Field(None, gt=0, description="the bound must hold in every sliding window "
+                                                            "of this length within the phase")
+    min_requests: int = Field(1, ge=1, description="windows with fewer requests are skipped")
+    min: float | None = None
+    max: float | None = None
+    equals: float | bool | None = None
+    profiles: list[Profile] | None = Field(None, description="only judge these profiles (default: all)")
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Check:
+        if self.metric not in METRICS:
+            raise ValueError(f"unknown metric {self.metric!r}; known: {', '.join(sorted(METRICS))}")
+        if self.metric in RUN_METRICS and (self.phase != "all" or self.window_s is not None):
+            raise ValueError(f"metric {self.metric!r} describes the whole run: use phase 'all' and no window_s")
+        if self.equals is not None and (self.min is not None or self.max is not None):
+            raise ValueError("use either equals or min/max, not both")
+        if self.equals is None and self.min is None and self.max is None:
+            raise ValueError("a check needs min, max or equals")
+        return self
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        scope = "" if self.phase == "all" else f"[{self.phase}]"
+        window = f"[every {self.window_s:g}s]" if self.window_s else ""
+        return f"{self.metric}{scope}{window}"
+
+    @property
+    def expected(self) -> str:
+        if self.equals is not None:
+            return f"== {self.equals}"
+        parts = []
+        if self.min is not None:
+            parts.append(f">= {self.min:g}")
+        if self.max is not None:
+            parts.append(f"<= {self.max:g}")
+        return " and ".join(parts)
+
+    def holds(self, observed: float | bool | None) -> bool:
+        """Whether an observed value satisfies the bound; an unmeasured value (None) never does."""
+        if observed is None:
+            return False
+        if self.equals is not None:
+            return observed == self.equals
+        return (self.min is None or observed >= self.min) and (self.max is None or observed <= self.max)
+
+
+class Scenario(_Strict):
+    """One chaos scenario: profiles and timing preset, load, fault timeline, expectations."""
+
+    name: str = Field(pattern=r"^[a-z0-9_]+$")
+    description: str
+    suites: list[str] = Field(default_factory=list, description="suites besides 'full', which has everything")
+    profiles: list[Profile] = Field(default_factory=lambda: ["report", "hardened"], min_length=1)
+    timing: Timing = "fast"
+    service_env: dict[str, str] = Field(default_factory=dict, description="GENCHAOS_* overrides for the service")
+    load: Load
+    faults: list[Fault] = Field(default_factory=list)
+    checks: list[Check] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _faults_within_load(self) -> Scenario:
+        for fault in self.faults:
+            if fault.at_s >= self.load.duration_s:
+                raise ValueError(f"fault '{fault.describe()}' starts at {fault.at_s:g}s, "
+                                 f"after the load ends ({self.load.duration_s:g}s)")
+        for key in self.service_env:
+            if not key.startswith("GENCHAOS_"):
+                raise ValueError(f"service_env key {key!r} must be a GENCHAOS_* setting")
+        return self
+
+    def checks_for(self, profile: str) -> list[Check]:
+        return [c for c in self.checks if c.profiles is None or profile in c.profiles]
+
+    def fault_windows(self) -> list[tuple[float, float]]:
+        return sorted((f.at_s, f.end_s) for f in self.faults)

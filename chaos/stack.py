@@ -1,0 +1,265 @@
+"""The embedded stack: PostgreSQL, the FAL and Storage emulators, the Toxiproxy-compatible server
+and the service, each its own process on 127.0.0.1, wired so that the service reaches every
+dependency only through a Toxiproxy proxy. Everything is stopped and deleted on exit, even on failure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jwt
+
+from chaos.faults import FaultController
+from chaos.postgres import PostgresServer
+from chaos.processes import ChildProcess, StackError, free_port, http_ok, wait_until
+from chaos.tls import make_test_ca
+
+PROFILES = ("report", "hardened")
+TIMINGS = ("report", "fast")
+JWT_ISSUER = "http://127.0.0.1/auth/v1"
+FAL_KEY = "genchaos-key-id:genchaos-key-secret"
+START_TIMEOUT_S = 60.0
+
+
+@dataclass
+class StackInfo:
+    """What a client of a running stack needs; written as the stack file (JSON)."""
+
+    service_url: str
+    toxiproxy_url: str
+    proxies: dict[str, str]
+    database_url: str  # the service's view: through the `postgres` proxy
+    fal_url: str  # https://host:port of the `fal` proxy (FAL_QUEUE_RUN_HOST and FAL_RUN_HOST)
+    fal_key: str
+    storage_url: str  # Supabase project URL through the `storage` proxy; storage lives under /storage/v1
+    service_key: str
+    ca_bundle: str
+    jwt_secret: str
+    jwt_issuer: str
+    profile: str
+    timing: str
+    fal_admin_url: str  # the FAL emulator itself: admin calls must not pass through faults
+    storage_admin_url: str
+    database_direct_url: str
+    traces_file: str | None = None
+    service_pid: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def dump(self, path: Path | str) -> None:
+        """Write the stack file atomically, so a reader never sees half of it."""
+        path = Path(path)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path | str) -> StackInfo:
+        """Read a stack file; a missing or malformed one is a StackError naming the problem."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError as exc:
+            raise StackError(f"stack file {path} does not exist") from exc
+        except (OSError, json.JSONDecodeError) as exc:
+            raise StackError(f"stack file {path} is not readable JSON: {exc}") from exc
+        names = {f.name for f in dataclasses.fields(cls)}
+        required = {f.name for f in dataclasses.fields(cls)
+                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+        missing = sorted(required - data.keys())
+        if missing:
+            raise StackError(f"stack file {path} lacks keys: {', '.join(missing)}")
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _service_key(secret: str) -> str:
+    """A service_role key like a Supabase project's: an HS256 JWT without a user."""
+    return jwt.encode({"iss": "supabase", "role": "service_role", "ref": "genchaos",
+                       "iat": int(time.time()), "exp": int(time.time()) + 10 * 365 * 86400}, secret, algorithm="HS256")
+
+
+class EmbeddedStack:
+    """Start the whole stack as a context manager; ``info`` describes it while it runs."""
+
+    def __init__(self, base_dir: Path | None = None, profile: str = "hardened", timing: str = "fast",
+                 service_env: dict[str, str] | None = None) -> None:
+        if profile not in PROFILES:
+            raise StackError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+        if timing not in TIMINGS:
+            raise StackError(f"unknown timing preset {timing!r}; choose one of {', '.join(TIMINGS)}")
+        self._base_parent = base_dir
+        self._profile = profile
+        self._timing = timing
+        self._service_env = dict(service_env or {})
+        self._children: list[ChildProcess] = []
+        self._service: ChildProcess | None = None
+        self._postgres: PostgresServer | None = None
+        self._root: Path | None = None
+        self.info: StackInfo | None = None
+
+    def __enter__(self) -> EmbeddedStack:
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    @property
+    def log_dir(self) -> Path:
+        assert self._root is not None
+        return self._root / "logs"
+
+    def _start(self) -> None:
+        self._root = Path(tempfile.mkdtemp(prefix="genchaos-stack-", dir=self._base_parent))
+        self.log_dir.mkdir()
+        tls = make_test_ca(self._root / "tls")
+        jwt_secret = secrets.token_urlsafe(32)
+        service_key = _service_key(jwt_secret)
+
+        fal_port, storage_port = free_port(), free_port()
+        fal = self._spawn("fal-emulator", ["-m", "chaos.emulators.fal", "--host", "127.0.0.1", "--port", str(fal_port),
+                                           "--certfile", str(tls.server_cert), "--keyfile", str(tls.server_key)])
+        storage = self._spawn("storage-emulator", ["-m", "chaos.emulators.storage", "--host", "127.0.0.1",
+                                                   "--port", str(storage_port), "--data-dir", str(self._root / "storage"),
+                                                   "--service-key", service_key, "--jwt-secret", jwt_secret])
+        toxiproxy_url = os.environ.get("TOXIPROXY_URL")
+        toxiproxy = None
+        if not toxiproxy_url:
+            toxiproxy_port = free_port()
+            toxiproxy_url = f"http://127.0.0.1:{toxiproxy_port}"
+            toxiproxy = self._spawn("toxiproxy", ["-m", "chaos.toxiproxy", "--host", "127.0.0.1",
+                                                  "--port", str(toxiproxy_port), "--proxy-metrics"])
+        self._postgres = PostgresServer.start(self._root)
+
+        fal_admin_url = f"https://127.0.0.1:{fal_port}"
+        storage_admin_url = f"http://127.0.0.1:{storage_port}"
+        wait_until(http_ok(f"{fal_admin_url}/_emulator/health", verify=str(tls.ca_cert)),
+                   timeout_s=START_TIMEOUT_S, what="FAL emulator", process=fal.popen)
+        wait_until(http_ok(f"{storage_admin_url}/_emulator/health"), timeout_s=START_TIMEOUT_S,
+                   what="Storage emulator", process=storage.popen)
+        wait_until(http_ok(f"{toxiproxy_url}/version"), timeout_s=START_TIMEOUT_S, what="Toxiproxy server",
+                   process=toxiproxy.popen if toxiproxy else None)
+
+        proxies = FaultController(toxiproxy_url).ensure_proxies({
+            "fal": f"127.0.0.1:{fal_port}",
+            "postgres": f"127.0.0.1:{self._postgres.port}",
+            "storage": f"127.0.0.1:{storage_port}",
+        })
+        postgres_host, postgres_port = proxies["postgres"].rsplit(":", 1)
+        self.info = StackInfo(
+            service_url="",
+            toxiproxy_url=toxiproxy_url,
+            proxies=proxies,
+            database_url=self._postgres.dsn.replace(f"127.0.0.1:{self._postgres.port}", f"{postgres_host}:{postgres_port}"),
+            fal_url=f"https://{proxies['fal']}",
+            fal_key=FAL_KEY,
+            storage_url=f"http://{proxies['storage']}",
+            service_key=service_key,
+            ca_bundle=str(tls.ca_bundle),
+            jwt_secret=jwt_secret,
+            jwt_issuer=JWT_ISSUER,
+            profile=self._profile,
+            timing=self._timing,
+            fal_admin_url=fal_admin_url,
+            storage_admin_url=storage_admin_url,
+            database_direct_url=self._postgres.dsn,
+            traces_file=str(self._root / "traces.jsonl"),
+        )
+        self.start_service()
+
+    def _spawn(self, name: str, python_args: list[str], env: dict[str, str] | None = None) -> ChildProcess:
+        child = ChildProcess(name, [sys.executable, *python_args], log_dir=self.log_dir, env=env)
+        self._children.append(child)
+        return child
+
+    def service_environment(self) -> dict[str, str]:
+        """The environment the service runs with: dependencies through proxies, profile, timing."""
+        info = self.info
+        assert info is not None
+        fal_host = info.fal_url.removeprefix("https://")
+        return {
+            "GENCHAOS_DATABASE_URL": info.database_url,
+            "GENCHAOS_SUPABASE_URL": info.storage_url,
+            "GENCHAOS_SUPABASE_SERVICE_KEY": info.service_key,
+            "GENCHAOS_SUPABASE_JWT_SECRET": info.jwt_secret,
+            "GENCHAOS_SUPABASE_JWT_ISSUER": info.jwt_issuer,
+            "GENCHAOS_PROFILE": info.profile,
+            "GENCHAOS_TIMING": info.timing,
+            "GENCHAOS_TRACES_FILE": info.traces_file or "",
+            "FAL_KEY": info.fal_key,
+            "FAL_QUEUE_RUN_HOST": fal_host,
+            "FAL_RUN_HOST": fal_host,
+            "SSL_CERT_FILE": info.ca_bundle,
+            "NO_PROXY": "127.0.0.1,localhost",
+            **self._service_env,
+        }
+
+    def start_service(self) -> StackInfo:
+        """Start the service on a new free port and wait until it is ready."""
+        assert self.info is not None
+        port = free_port()
+        self._service = self._spawn("service", ["-m", "service", "--host", "127.0.0.1", "--port", str(port)],
+                                    env=self.service_environment())
+        self.info.service_url = f"http://127.0.0.1:{port}"
+        self.info.service_pid = self._service.pid
+        try:
+            wait_until(http_ok(f"{self.info.service_url}/readyz"), timeout_s=START_TIMEOUT_S, what="service",
+                       process=self._service.popen)
+        except StackError as exc:
+            raise StackError(f"{exc}; its last output:\n{self._service.log_tail()}") from exc
+        return self.info
+
+    def stop_service(self) -> None:
+        """SIGTERM the service (it drains) and wait for it."""
+        if self._service is not None:
+            self._service.stop()
+            self._children.remove(self._service)
+            self._service = None
+
+    def kill_service(self) -> None:
+        """SIGKILL the service, as a crash would."""
+        if self._service is not None:
+            self._service.kill()
+            self._children.remove(self._service)
+            self._service = None
+
+    def restart_service(self, profile: str | None = None, timing: str | None = None,
+                        env: dict[str, str] | None = None) -> StackInfo:
+        """A fresh service process (fresh breakers) on the same database, emulators and proxies."""
+        assert self.info is not None
+        if profile is not None:
+            if profile not in PROFILES:
+                raise StackError(f"unknown profile {profile!r}")
+            self.info.profile = profile
+        if timing is not None:
+            if timing not in TIMINGS:
+                raise StackError(f"unknown timing preset {timing!r}")
+            self.info.timing = timing
+        if env is not None:
+            self._service_env = dict(env)
+        self.stop_service()
+        return self.start_service()
+
+    def close(self) -> None:
+        """Stop every child (service first), the database, and delete the stack directory."""
+        for child in reversed(self._children):
+            child.stop()
+        self._children.clear()
+        self._service = None
+        if self._postgres is not None:
+            self._postgres.stop()
+            self._postgres = None
+        if self._root is not None:
+            shutil.rmtree(self._root, ignore_errors=True)
+            self._root = None
