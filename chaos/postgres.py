@@ -70,8 +70,7 @@ class PostgresServer:
         try:
             _run([*prefix, "initdb", "-D", str(data_dir), "-U", USER, f"--pwfile={pwfile}",
                   "-A", "scram-sha-256", "--no-sync", "-E", "UTF8", "--locale=C"], "initdb")
-            _run([*prefix, "pg_ctl", "-D", str(data_dir), "-l", str(root / "postgres.log"), "-w", "-t", "60",
-                  "-o", f"-p {server.port} -h 127.0.0.1 -k {root} {_FAST_SETTINGS}", "start"], "pg_ctl start")
+            server.restart()
             asyncio.run(server._create_database_on(server.dsn_for("postgres"), "genchaos"))
         except BaseException:
             server.stop()
@@ -91,11 +90,21 @@ class PostgresServer:
         finally:
             await conn.close()
 
+    def kill(self) -> None:
+        """Stop the server abruptly (as a crash would), keeping its data for ``restart``."""
+        subprocess.run([*_as_postgres_user(), "pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop"],
+                       capture_output=True, timeout=60)
+
+    def restart(self) -> None:
+        """Start the server (again, after ``kill``) on its port and data directory."""
+        _run([*_as_postgres_user(), "pg_ctl", "-D", str(self.data_dir), "-l", str(self._owns_dir / "postgres.log"),
+              "-w", "-t", "60", "-o", f"-p {self.port} -h 127.0.0.1 -k {self._owns_dir} {_FAST_SETTINGS}", "start"],
+             "pg_ctl start")
+
     def stop(self) -> None:
         """Stop the server (fast shutdown) and delete its directory."""
         if (self.data_dir / "postmaster.pid").exists():
-            subprocess.run([*_as_postgres_user(), "pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop"],
-                           capture_output=True, timeout=60)
+            self.kill()
         shutil.rmtree(self._owns_dir, ignore_errors=True)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -39,8 +40,9 @@ def wait_until(check: Callable[[], bool], *, timeout_s: float, what: str, proces
     raise StackError(f"{what} was not ready after {timeout_s:.0f} s")
 
 
-def http_ok(url: str, *, verify: str | bool = True) -> Callable[[], bool]:
-    """A readiness check: ``url`` answers 200."""
+def http_ok(url: str, *, ca_file: str | None = None) -> Callable[[], bool]:
+    """A readiness check: ``url`` answers 200 (over TLS trusting ``ca_file`` when given)."""
+    verify = ssl.create_default_context(cafile=ca_file) if ca_file else True
     return lambda: httpx.get(url, timeout=1.0, verify=verify).status_code == 200
 
 

@@ -38,7 +38,7 @@ class StackInfo:
     toxiproxy_url: str
     proxies: dict[str, str]
     database_url: str  # the service's view: through the `postgres` proxy
-    fal_url: str  # https://host:port of the `fal` proxy (FAL_QUEUE_RUN_HOST and FAL_RUN_HOST)
+    fal_url: str  # https://host:port of the `fal` proxy (FAL_QUEUE_RUN_HOST; FAL_RUN_HOST adds /_run)
     fal_key: str
     storage_url: str  # Supabase project URL through the `storage` proxy; storage lives under /storage/v1
     service_key: str
@@ -140,11 +140,11 @@ class EmbeddedStack:
             toxiproxy_url = f"http://127.0.0.1:{toxiproxy_port}"
             toxiproxy = self._spawn("toxiproxy", ["-m", "chaos.toxiproxy", "--host", "127.0.0.1",
                                                   "--port", str(toxiproxy_port), "--proxy-metrics"])
-        self._postgres = PostgresServer.start(self._root)
+        self._postgres = PostgresServer.start()  # its own temp dir: the `postgres` user cannot enter ours
 
         fal_admin_url = f"https://127.0.0.1:{fal_port}"
         storage_admin_url = f"http://127.0.0.1:{storage_port}"
-        wait_until(http_ok(f"{fal_admin_url}/_emulator/health", verify=str(tls.ca_cert)),
+        wait_until(http_ok(f"{fal_admin_url}/_emulator/health", ca_file=str(tls.ca_cert)),
                    timeout_s=START_TIMEOUT_S, what="FAL emulator", process=fal.popen)
         wait_until(http_ok(f"{storage_admin_url}/_emulator/health"), timeout_s=START_TIMEOUT_S,
                    what="Storage emulator", process=storage.popen)
@@ -199,7 +199,7 @@ class EmbeddedStack:
             "GENCHAOS_TRACES_FILE": info.traces_file or "",
             "FAL_KEY": info.fal_key,
             "FAL_QUEUE_RUN_HOST": fal_host,
-            "FAL_RUN_HOST": fal_host,
+            "FAL_RUN_HOST": f"{fal_host}/_run",  # the emulator serves fal's run host under /_run
             "SSL_CERT_FILE": info.ca_bundle,
             "NO_PROXY": "127.0.0.1,localhost",
             **self._service_env,
@@ -233,6 +233,12 @@ class EmbeddedStack:
             self._service.kill()
             self._children.remove(self._service)
             self._service = None
+
+    @property
+    def postgres(self) -> PostgresServer:
+        """The real PostgreSQL server behind the `postgres` proxy (tests kill and restart it)."""
+        assert self._postgres is not None
+        return self._postgres
 
     def restart_service(self, profile: str | None = None, timing: str | None = None,
                         env: dict[str, str] | None = None) -> StackInfo:

@@ -181,7 +181,7 @@ class CircuitBreaker:
         elif state is BreakerState.CLOSED:
             self._consecutive_failures += 1
             self._remember_in_window(failed=True)
-            if self._consecutive_failures >= self.policy.failure_threshold or self._failure_rate_exceeded():
+            if self._consecutive_failures > self.policy.failure_threshold or self._failure_rate_exceeded():
                 self._open()
 
     @contextlib.asynccontextmanager
@@ -213,7 +213,7 @@ class CircuitBreaker:
         """Seconds until the breaker may half-open; 0 unless OPEN."""
         if self.state is not BreakerState.OPEN:
             return 0.0
-        return max(0.0, self._opened_at + self.policy.recovery_timeout_s - self._clock())
+        return max(0.0, self.policy.recovery_timeout_s - (self._clock() - self._opened_at))
 
     def snapshot(self) -> dict:
         """State for /readyz and logs; `opened_at` is on the breaker's clock (None when CLOSED)."""

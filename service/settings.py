@@ -76,7 +76,6 @@ class Settings(BaseSettings):
     storage_bucket: str = "generations"
     fal_model_id: str = "fal-ai/flux/dev"
     fal_key: str = Field("", validation_alias=AliasChoices("fal_key", "FAL_KEY", "GENCHAOS_FAL_KEY"))
-    fal_queue_host: str = Field("", validation_alias=AliasChoices("fal_queue_host", "FAL_QUEUE_RUN_HOST"))
 
     # Behaviour
     profile: Profile = "hardened"

@@ -18,17 +18,19 @@ Profile = Literal["report", "hardened"]
 Timing = Literal["fast", "report"]
 ProxyName = Literal[PROXY_NAMES]  # type: ignore[valid-type]
 Phase = Literal["all", "before", "during", "after", "outside"]
+ClaimKey = Literal["breaker_opens", "breaker_half_opens", "recovery_30s", "retries", "attempt_timeout"]
 ToxicType = Literal["latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop"]
 
 # Metrics computed from the requests sent in a phase (or window); they accept any phase.
 REQUEST_METRICS = frozenset({
     "requests", "success_rate", "rate_503", "rate_500", "accepted_rate", "auth_failures",
     "lost_generations", "failed_generations", "latency_p50_s", "latency_p95_s", "latency_p99_s",
-    "missing_retry_after", "wrong_503_detail",
+    "max_generation_s", "missing_retry_after", "wrong_503_detail",
 })
 # Metrics of the whole run (breaker timeline, upstream calls); they only make sense with phase "all".
 RUN_METRICS = frozenset({
-    "breaker_opened", "time_to_open_s", "failures_to_open", "breaker_half_opened", "recovery_s",
+    "breaker_opened", "time_to_open_s", "failures_to_open", "breaker_half_opened", "open_duration_s",
+    "recovery_s",
     "upstream_attempts_per_generation", "fal_submissions_per_generation", "duplicate_fal_jobs",
     "max_fal_submissions_per_generation",
 })
@@ -186,6 +188,10 @@ class Scenario(_Strict):
     load: Load
     faults: list[Fault] = Field(default_factory=list)
     checks: list[Check] = Field(min_length=1)
+    settle_s: float = Field(3.0, ge=0, description="after a fault ends, how long until steady state is expected "
+                                                     "again (the claims' 'outside fault windows')")
+    evidence: list[ClaimKey] = Field(default_factory=list, description="report claims this scenario exercises, "
+                                                                        "besides those every scenario informs")
 
     @model_validator(mode="after")
     def _faults_within_load(self) -> Scenario:

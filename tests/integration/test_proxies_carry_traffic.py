@@ -40,11 +40,11 @@ def test_proxy_down_makes_dependency_unavailable_then_recovers(stack: EmbeddedSt
     headers = auth_headers(info)
     faults.disable(proxy)
     try:
-        wait_for(lambda: not dependency_state(info, dependency)["up"])
+        wait_for(lambda: dependency_state(info, dependency)["state"] != "up")
         refused = wait_for(lambda: (r := submit(info, headers)).status_code == 503 and r)
         assert refused.json()["detail"] == message
         assert int(refused.headers["Retry-After"]) >= 1
     finally:
         faults.enable(proxy)
-    wait_for(lambda: dependency_state(info, dependency)["up"])
+    wait_for(lambda: dependency_state(info, dependency)["state"] == "up")
     assert wait_for(lambda: submit(info, headers).status_code == 202)

@@ -1,0 +1,158 @@
+"""`genchaos run`: run chaos scenarios on a fresh embedded stack (or a running one), write the reports,
+print a summary and the claims table, and exit 0 (every gated verdict passed), 1 (one failed) or
+2 (usage or set-up error)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from chaos.claims import ClaimResult, audit
+from chaos.commands.signals import exit_cleanly_on_sigterm
+from chaos.faults import FaultController, FaultError
+from chaos.processes import StackError
+from chaos.report import write_reports
+from chaos.runner import EmbeddedTarget, RunningTarget, StackTarget, run_suite
+from chaos.scenarios.catalogue import ScenarioError, load_catalogue, load_scenario, select, suite
+from chaos.scenarios.model import Scenario
+from chaos.stack import PROFILES, EmbeddedStack, StackInfo
+from chaos.verdicts import ScenarioResult
+
+DEFAULT_SUITE = "ci"
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(ValueError):
+    """Arguments that do not make a runnable selection."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("run", help="run chaos scenarios and write the reports",
+                                   description="Run chaos scenarios against both resilience profiles (or one), "
+                                               "write report.json, report.html, junit.xml and traces.jsonl.")
+    parser.add_argument("--suite", help=f"a suite of the catalogue (default: {DEFAULT_SUITE} when no scenario "
+                                        "is named); `genchaos scenarios` lists them")
+    parser.add_argument("--scenario", action="append", default=[], metavar="NAME",
+                        help="a catalogue scenario by name (repeatable)")
+    parser.add_argument("--scenario-file", action="append", default=[], type=Path, metavar="PATH",
+                        help="a scenario YAML file outside the catalogue (repeatable)")
+    parser.add_argument("--profile", choices=[*PROFILES, "both"], default="both", help="service profile(s) to run")
+    parser.add_argument("--gate", choices=[*PROFILES, "all"], default="all",
+                        help="whose verdicts decide the exit code (default: every profile run)")
+    parser.add_argument("--out", type=Path, default=Path("reports/latest"), help="report directory")
+    parser.add_argument("--stack-file", type=Path, help="run on this running stack instead of a fresh one")
+    parser.set_defaults(handler=run)
+
+
+def choose_scenarios(args: argparse.Namespace) -> list[Scenario]:
+    """The scenarios the arguments name, in order, without duplicates."""
+    catalogue = load_catalogue()
+    chosen: list[Scenario] = []
+    if args.suite or not (args.scenario or args.scenario_file):
+        chosen += suite(args.suite or DEFAULT_SUITE, catalogue)
+    chosen += select(catalogue, args.scenario)
+    chosen += [load_scenario(path) for path in args.scenario_file]
+    unique: dict[str, Scenario] = {}
+    for scenario in chosen:
+        if scenario.name in unique and unique[scenario.name] != scenario:
+            raise UsageError(f"two different scenarios are named {scenario.name!r}")
+        unique[scenario.name] = scenario
+    return list(unique.values())
+
+
+def chosen_profiles(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """(profiles to run, profiles whose verdicts gate the exit code)."""
+    profiles = list(PROFILES) if args.profile == "both" else [args.profile]
+    gated = profiles if args.gate == "all" else [args.gate]
+    if not set(gated) <= set(profiles):
+        raise UsageError(f"--gate {args.gate} names a profile that --profile {args.profile} does not run")
+    return profiles, gated
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    try:
+        scenarios = choose_scenarios(args)
+        profiles, gated = chosen_profiles(args)
+        running = StackInfo.load(args.stack_file) if args.stack_file else None
+    except (ScenarioError, UsageError, StackError) as exc:
+        console.print(f"genchaos run: {exc}", style="red", markup=False, soft_wrap=True)
+        return EXIT_USAGE
+    exit_cleanly_on_sigterm()
+    try:
+        with contextlib.ExitStack() as exits:
+            if running is not None:
+                target: StackTarget = RunningTarget(running)
+                exits.callback(FaultController(running.toxiproxy_url).reset)
+                traces_file = running.traces_file
+            else:
+                with console.status("starting the embedded stack…"):
+                    stack = exits.enter_context(EmbeddedStack())
+                target, traces_file = EmbeddedTarget(stack), stack.info.traces_file
+            results = _run_with_progress(console, target, scenarios, profiles)
+            claims = audit(results)
+            report = write_reports(args.out, results, claims, gated, traces_file)
+    except (StackError, FaultError) as exc:
+        console.print(f"genchaos run: set-up failed: {exc}", style="red", markup=False, soft_wrap=True)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        console.print("genchaos run: interrupted; every fault was rolled back", style="yellow")
+        return EXIT_INTERRUPTED
+    print_summary(Console(), results, claims)
+    console.print(f"reports written to {args.out.resolve()}  (gate: {', '.join(gated)}: {report['verdict']})")
+    return EXIT_PASS if report["verdict"] == "pass" else EXIT_FAIL
+
+
+def _run_with_progress(console: Console, target: StackTarget, scenarios: list[Scenario],
+                       profiles: list[str]) -> list[ScenarioResult]:
+    total = sum(p in s.profiles for s in scenarios for p in profiles)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("chaos scenarios", total=total)
+
+        def on_progress(event: str, scenario: Scenario, profile: str, result: ScenarioResult | None) -> None:
+            if event == "start":
+                progress.update(task, description=f"{scenario.name} [{profile}]")
+                return
+            progress.advance(task)
+            style = "green" if result.passed else "red"
+            progress.console.print(f"[{style}]{result.verdict:>4}[/{style}] {scenario.name} [{profile}]",
+                                   highlight=False)
+
+        return run_suite(target, scenarios, profiles, on_progress)
+
+
+def print_summary(console: Console, results: list[ScenarioResult], claims: list[ClaimResult]) -> None:
+    """The summary table (one row per scenario x profile) and the claims table."""
+    summary = Table(title="chaos scenarios")
+    for column in ("scenario", "profile", "verdict", "requests", "success", "503s", "breaker opened",
+                   "recovery s", "FAL attempts/gen", "lost", "failed checks"):
+        summary.add_column(column)
+    for r in results:
+        m = r.metrics
+        summary.add_row(
+            r.name, r.profile, f"[{'green' if r.passed else 'red'}]{r.verdict}[/]", str(m.get("requests")),
+            _pct(m.get("success_rate")), _pct(m.get("rate_503")), str(m.get("breaker_opened")),
+            _num(m.get("recovery_s")), _num(m.get("upstream_attempts_per_generation")), str(m.get("lost_generations")),
+            "; ".join(f"{c.name}: expected {c.expected}, observed {c.observed}" for c in r.checks if not c.passed))
+    console.print(summary)
+    table = Table(title="the report's claims")
+    for column in ("claim", "profile", "held", "evidence"):
+        table.add_column(column)
+    for c in claims:
+        held = "[green]held[/]" if c.held else ("[red]NOT HELD[/]" if c.measured else "[yellow]not measured[/]")
+        table.add_row(c.claim, c.profile, held, c.evidence)
+    console.print(table)
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def _num(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"

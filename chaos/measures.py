@@ -1,0 +1,203 @@
+"""Metrics computed from an Observation: per phase for request metrics, per run for the breaker,
+recovery and upstream amplification. Names match ``scenarios.model.METRICS``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from chaos.observations import Observation, RequestRecord
+
+# The report's exact 503 sentences by X-Genchaos-503-Reason (docs/architecture.md).
+HIGH_LOAD = "AI generation service is experiencing high load. Please try again in a few minutes."
+SENTENCES_503 = {
+    "breaker_open": HIGH_LOAD,
+    "overloaded": HIGH_LOAD,
+    "database_unavailable": "Database service temporarily unavailable. Please try again later.",
+    "storage_unavailable": "File storage service temporarily unavailable. Please try again later.",
+    "fal_unavailable": "AI generation service temporarily unavailable. Please try again later.",
+}
+
+
+def percentile(values: Iterable[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100); None for no values."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def is_proper_503(record: RequestRecord) -> tuple[bool, bool]:
+    """(has a whole-seconds Retry-After, carries the exact sentence of its reason) for a 503."""
+    retry_after_ok = record.retry_after is not None and record.retry_after.strip().isdigit()
+    detail_ok = record.reason_503 in SENTENCES_503 and record.detail == SENTENCES_503[record.reason_503]
+    return retry_after_ok, detail_ok
+
+
+def request_metrics(records: list[RequestRecord]) -> dict[str, Any]:
+    """Metrics of a set of requests (a phase, a window or the whole run)."""
+    total = len(records)
+    accepted = [r for r in records if r.accepted]
+    rejected_503 = [r for r in records if r.status == 503]
+    latencies = [r.generation_latency_s for r in accepted if r.succeeded]
+    proper = [is_proper_503(r) for r in rejected_503]
+    return {
+        "requests": total,
+        "success_rate": _ratio(sum(r.succeeded for r in records), total),
+        "rate_503": _ratio(len(rejected_503), total),
+        "rate_500": _ratio(sum(r.status is None or (r.status >= 500 and r.status != 503) for r in records), total),
+        "accepted_rate": _ratio(len(accepted), total),
+        "auth_failures": sum(r.status in (401, 403) for r in records),
+        "lost_generations": sum(r.final_status is None for r in accepted),
+        "failed_generations": sum(r.final_status == "failed" for r in accepted),
+        "latency_p50_s": percentile(latencies, 50),
+        "latency_p95_s": percentile(latencies, 95),
+        "latency_p99_s": percentile(latencies, 99),
+        "max_generation_s": max((r.generation_latency_s for r in accepted if r.final_status), default=None),
+        "missing_retry_after": sum(not ok for ok, _ in proper),
+        "wrong_503_detail": sum(not ok for _, ok in proper),
+    }
+
+
+def phase_records(obs: Observation, phase: str, settle_s: float = 0.0) -> list[RequestRecord]:
+    """Requests sent in a phase. ``settle_s`` extends each fault window for after/outside."""
+    windows = [(w.start, w.end) for w in obs.fault_windows]
+    if phase == "all":
+        return list(obs.requests)
+    if not windows:  # without faults the whole run is before (and outside) any fault
+        return list(obs.requests) if phase in ("before", "outside") else []
+    first_start = min(s for s, _ in windows)
+    last_end = max(e for _, e in windows)
+    if phase == "before":
+        return [r for r in obs.requests if r.t < first_start]
+    if phase == "during":
+        return [r for r in obs.requests if any(s <= r.t < e for s, e in windows)]
+    if phase == "after":
+        return [r for r in obs.requests if r.t >= last_end + settle_s]
+    if phase == "outside":
+        return [r for r in obs.requests if not any(s <= r.t < e + settle_s for s, e in windows)]
+    raise ValueError(f"unknown phase {phase!r}")
+
+
+def windows_of(records: list[RequestRecord], window_s: float) -> list[tuple[float, list[RequestRecord]]]:
+    """Sliding windows (step a quarter of the length) over the span of ``records``: (start, members)."""
+    if not records:
+        return []
+    first, last = min(r.t for r in records), max(r.t for r in records)
+    step = window_s / 4
+    out = []
+    start = first
+    while True:
+        out.append((start, [r for r in records if start <= r.t < start + window_s]))
+        if start + window_s > last:
+            return out
+        start += step
+
+
+def counter_sum(counters: dict[str, float], name: str, **labels: str) -> float:
+    """Sum of a flattened Prometheus series over every label set that includes ``labels``."""
+    total = 0.0
+    for key, value in counters.items():
+        metric, _, label_text = key.partition("{")
+        if metric != name:
+            continue
+        present = dict(pair.split("=", 1) for pair in label_text.rstrip("}").split(",") if pair)
+        if all(present.get(k) == v for k, v in labels.items()):
+            total += value
+    return total
+
+
+def _breaker_times(obs: Observation) -> tuple[float | None, float | None, bool, float | None]:
+    """(first time any breaker was seen open, first time after that none was open, whether one was
+    seen half-open, first all-closed time after the last fault ended)."""
+    opened = next((s.t for s in obs.breaker_samples if "open" in s.states.values()), None)
+    left_open = None if opened is None else next(
+        (s.t for s in obs.breaker_samples if s.t > opened and "open" not in s.states.values()), None)
+    half_open_seen = any("half_open" in s.states.values() for s in obs.breaker_samples)
+    last_end = max((w.end for w in obs.fault_windows), default=None)
+    closed_after = None
+    if last_end is not None:
+        closed_after = next((s.t for s in obs.breaker_samples
+                             if s.t >= last_end and all(v == "closed" for v in s.states.values())), None)
+    return opened, left_open, half_open_seen, closed_after
+
+
+def submissions_by_generation(obs: Observation) -> dict[str, list[dict[str, Any]]]:
+    """FAL submit requests grouped by the generation they served, oldest first."""
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for entry in obs.fal_log:
+        if entry.get("kind") == "submit" and entry.get("generation_id"):
+            grouped[entry["generation_id"]].append(entry)
+    return grouped
+
+
+def retry_gaps(by_generation: dict[str, list[dict[str, Any]]]) -> list[float | None]:
+    """Mean delay between a generation's n-th and (n+1)-th FAL submission, for n = 1, 2, ...
+    (from the emulator's log, so it is what FAL really saw, whatever the service claims)."""
+    gaps: dict[int, list[float]] = defaultdict(list)
+    for entries in by_generation.values():
+        times = sorted(e["t"] for e in entries)
+        for index, (earlier, later) in enumerate(zip(times, times[1:])):
+            gaps[index].append(later - earlier)
+    return [sum(gaps[i]) / len(gaps[i]) for i in range(len(gaps))]
+
+
+def run_metrics(obs: Observation) -> dict[str, Any]:
+    """Metrics of the whole run: breaker timeline, recovery and upstream amplification."""
+    opened, left_open, half_open_seen, closed_after = _breaker_times(obs)
+    first_start = min((w.start for w in obs.fault_windows), default=None)
+    last_end = max((w.end for w in obs.fault_windows), default=None)
+    recovery = None
+    if last_end is not None:
+        first_success = min((r.terminal_t for r in obs.requests if r.t >= last_end and r.succeeded), default=None)
+        if first_success is not None and (opened is None or closed_after is not None):
+            recovery = max(first_success, closed_after or last_end) - last_end
+    generations = sum(r.accepted for r in obs.requests)
+    submits = counter_sum(obs.service_counters, "genchaos_upstream_attempts_total", dependency="fal",
+                          operation="submit")
+    rejected = counter_sum(obs.service_counters, "genchaos_upstream_attempts_total", dependency="fal",
+                           operation="submit", outcome="rejected")
+    by_generation = submissions_by_generation(obs)
+    fal_submits = sum(e.get("kind") == "submit" for e in obs.fal_log)
+    jobs_created = [sum(200 <= int(e.get("status") or 0) < 300 for e in entries) for entries in by_generation.values()]
+    half_opened = half_open_seen or counter_sum(obs.service_counters, "genchaos_breaker_transitions_total",
+                                                to_state="half_open") > 0
+    return {
+        "breaker_opened": opened is not None,
+        "time_to_open_s": None if opened is None or first_start is None else max(0.0, opened - first_start),
+        "failures_to_open": obs.failures_when_opened,
+        "breaker_half_opened": half_opened,
+        "open_duration_s": None if opened is None or left_open is None else left_open - opened,
+        "recovery_s": recovery,
+        "upstream_attempts_per_generation": (submits - rejected) / generations if generations else 0.0,
+        "fal_submissions_per_generation": fal_submits / generations if generations else 0.0,
+        "max_fal_submissions_per_generation": max((len(v) for v in by_generation.values()), default=0),
+        "duplicate_fal_jobs": sum(n - 1 for n in jobs_created if n > 1),
+        "retry_gaps_s": retry_gaps(by_generation),
+    }
+
+
+def reasons_503(records: list[RequestRecord]) -> dict[str, int]:
+    return dict(Counter(r.reason_503 or "unlabelled" for r in records if r.status == 503))
+
+
+def timeline(obs: Observation, bucket_s: float = 1.0) -> list[dict[str, float | None]]:
+    """Per-bucket request count, success rate and 503 rate, for the report's charts."""
+    buckets: dict[int, list[RequestRecord]] = defaultdict(list)
+    for record in obs.requests:
+        buckets[int(record.t // bucket_s)].append(record)
+    series = []
+    for index in range(int(obs.duration_s // bucket_s) + 1):
+        members = buckets.get(index, [])
+        series.append({"t": index * bucket_s, "requests": len(members),
+                       "success_rate": _ratio(sum(r.succeeded for r in members), len(members)),
+                       "rate_503": _ratio(sum(r.status == 503 for r in members), len(members))})
+    return series

@@ -1,0 +1,74 @@
+"""What one scenario run recorded: plain data, the input of metrics, verdicts and claims.
+
+Times are seconds since the scenario started (wall clock, so they line up with the emulator's
+request log, which records unix time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+TERMINAL_STATUSES = frozenset({"completed", "failed"})
+
+
+@dataclass
+class RequestRecord:
+    """One POST /api/v1/generations and, when accepted, how its generation ended."""
+
+    t: float  # when the request was sent
+    status: int | None  # HTTP status; None when the request itself failed (connection error)
+    latency_s: float
+    trace_id: str
+    detail: str | None = None  # error body detail, or the transport error
+    retry_after: str | None = None
+    reason_503: str | None = None  # X-Genchaos-503-Reason
+    generation_id: str | None = None
+    final_status: str | None = None  # completed | failed, None while never seen terminal
+    terminal_t: float | None = None  # when the runner saw it terminal
+    error: str | None = None  # the generation's error when it failed
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == 202 and self.generation_id is not None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.final_status == "completed"
+
+    @property
+    def generation_latency_s(self) -> float | None:
+        return None if self.terminal_t is None else self.terminal_t - self.t
+
+
+@dataclass(frozen=True)
+class BreakerSample:
+    """Breaker states from one /readyz read."""
+
+    t: float
+    states: dict[str, str]  # dependency -> closed | open | half_open
+
+
+@dataclass(frozen=True)
+class FaultWindow:
+    start: float
+    end: float
+    description: str
+
+
+@dataclass
+class Observation:
+    """Everything recorded while one scenario ran against one profile."""
+
+    scenario: str
+    profile: str
+    timing: str
+    started_at: float  # unix time of t=0
+    duration_s: float  # how long the load ran
+    requests: list[RequestRecord] = field(default_factory=list)
+    breaker_samples: list[BreakerSample] = field(default_factory=list)
+    fault_windows: list[FaultWindow] = field(default_factory=list)
+    fal_log: list[dict[str, Any]] = field(default_factory=list)  # emulator entries, `t` made relative
+    service_counters: dict[str, float] = field(default_factory=dict)  # flattened /metrics at the end
+    failures_when_opened: float | None = None  # failed FAL calls (from /metrics) when the breaker was seen open
+    service_env: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,185 @@
+"""The scenario runner: one stack serves a whole suite; before each scenario every fault is cleared,
+the emulators are reset and the service is restarted with the scenario's profile, timing and
+settings (fresh breakers and counters). During the run the traffic driver, the breaker sampler
+and the fault timeline run side by side; the rollback (every toxic removed, every proxy up, the
+FAL emulator back to normal) runs in a ``finally``, so it also runs on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+import httpx
+
+from chaos.faults import EmulatorControl, FalEmulatorControl, FaultController
+from chaos.observations import FaultWindow, Observation
+from chaos.processes import StackError
+from chaos.sampler import BreakerSampler, scrape_counters
+from chaos.scenarios.model import Fault, Scenario
+from chaos.stack import EmbeddedStack, StackInfo
+from chaos.tokens import mint_access_token
+from chaos.traffic import TrafficDriver
+from chaos.verdicts import ScenarioResult, broken_run, judge
+
+SETTLE_TIMEOUT_S = 40.0
+
+
+class StackTarget(Protocol):
+    """Where scenarios run: a service ready for the given profile, timing and settings."""
+
+    def prepare(self, profile: str, timing: str, env: dict[str, str]) -> StackInfo: ...
+
+
+@dataclass
+class EmbeddedTarget:
+    """The embedded stack: the service is restarted per scenario."""
+
+    stack: EmbeddedStack
+
+    def prepare(self, profile: str, timing: str, env: dict[str, str]) -> StackInfo:
+        return self.stack.restart_service(profile=profile, timing=timing, env=env)
+
+
+@dataclass
+class RunningTarget:
+    """A stack started elsewhere (``--stack-file``): its service cannot be reconfigured, so a
+    scenario needing another profile, timing or settings is a set-up error; breakers must settle."""
+
+    info: StackInfo
+
+    def prepare(self, profile: str, timing: str, env: dict[str, str]) -> StackInfo:
+        if profile != self.info.profile or timing != self.info.timing or env:
+            raise StackError(f"the running stack serves profile {self.info.profile!r} with timing "
+                             f"{self.info.timing!r}; this scenario needs {profile!r}/{timing!r}"
+                             + (f" and settings {env}" if env else ""))
+        _wait_for_closed_breakers(self.info.service_url)
+        return self.info
+
+
+def _wait_for_closed_breakers(service_url: str) -> None:
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            breakers = httpx.get(f"{service_url}/readyz", timeout=2).json().get("breakers", {})
+            if all(b.get("state") == "closed" for b in breakers.values()):
+                return
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.5)
+    raise StackError(f"breakers of {service_url} did not close within {SETTLE_TIMEOUT_S:g}s")
+
+
+class Rollback:
+    """Removes every fault: Toxiproxy reset (toxics gone, proxies up) and default FAL behaviour."""
+
+    def __init__(self, faults: FaultController, fal: FalEmulatorControl, fal_defaults: dict) -> None:
+        self._faults = faults
+        self._fal = fal
+        self._fal_defaults = fal_defaults
+
+    def __call__(self) -> None:
+        self._faults.reset()
+        self._fal.set_behaviour(**self._fal_defaults)
+
+
+def _fault_window(fault: Fault, faults: FaultController, fal: FalEmulatorControl) -> AbstractContextManager:
+    """The context manager that holds this fault while it is entered."""
+    if fault.toxic is not None:
+        t = fault.toxic
+        return faults.toxic(t.proxy, t.type, stream=t.stream, toxicity=t.toxicity, attributes=t.attributes,
+                            name=f"{t.type}_{t.stream}_{int(fault.at_s * 1000)}")
+    if fault.down is not None:
+        return faults.down(fault.down)
+    return fal.behaving(**fault.fal.fields())
+
+
+async def _fault_timeline(scenario: Scenario, faults: FaultController, fal: FalEmulatorControl,
+                          sampler: BreakerSampler, client: httpx.AsyncClient, started_at: float,
+                          windows: list[FaultWindow]) -> None:
+    def now() -> float:
+        return time.time() - started_at
+
+    async def one(fault: Fault, first: bool) -> None:
+        await asyncio.sleep(max(0.0, fault.at_s - now()))
+        if first:
+            sampler.baseline_counters = await scrape_counters(client)
+        window = _fault_window(fault, faults, fal)
+        await asyncio.to_thread(window.__enter__)
+        start = now()
+        try:
+            await asyncio.sleep(max(0.0, fault.end_s - now()))
+        finally:
+            await asyncio.to_thread(window.__exit__, None, None, None)
+        windows.append(FaultWindow(start=start, end=now(), description=fault.describe()))
+
+    ordered = sorted(scenario.faults, key=lambda f: f.at_s)
+    await asyncio.gather(*(one(fault, index == 0) for index, fault in enumerate(ordered)))
+
+
+async def run_scenario(scenario: Scenario, info: StackInfo, profile: str) -> Observation:
+    """Run one scenario against a prepared service and return what was observed."""
+    faults = FaultController(info.toxiproxy_url)
+    fal = FalEmulatorControl(info.fal_admin_url, info.ca_bundle)
+    storage = EmulatorControl(info.storage_admin_url, info.ca_bundle)
+    try:
+        faults.reset()
+        fal.reset()
+        storage.reset()
+        rollback = Rollback(faults, fal, fal.behaviour())
+        tokens = [mint_access_token(info.jwt_secret, info.jwt_issuer) for _ in range(scenario.load.users)]
+        started_at = time.time()
+        obs = Observation(scenario=scenario.name, profile=profile, timing=scenario.timing, started_at=started_at,
+                          duration_s=scenario.load.duration_s, service_env=dict(scenario.service_env))
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+        async with httpx.AsyncClient(base_url=info.service_url, limits=limits) as client:
+            sampler = BreakerSampler(client, started_at=started_at)
+            stop_sampling = asyncio.Event()
+            sampling = asyncio.create_task(sampler.run(stop_sampling))
+            timeline = asyncio.create_task(_fault_timeline(scenario, faults, fal, sampler, client, started_at,
+                                                           obs.fault_windows))
+            try:
+                obs.requests = await TrafficDriver(client, tokens, scenario.load, started_at=started_at).run()
+                await timeline
+            finally:
+                timeline.cancel()
+                rollback()  # synchronous on purpose: it must complete even while being cancelled
+                stop_sampling.set()
+                await asyncio.gather(sampling, return_exceptions=True)
+            obs.breaker_samples = sampler.samples
+            obs.failures_when_opened = sampler.failures_when_opened
+            obs.service_counters = await scrape_counters(client)
+        obs.fal_log = [{**entry, "t": entry["t"] - started_at} for entry in fal.requests()]
+        obs.fault_windows.sort(key=lambda w: w.start)
+        return obs
+    finally:
+        fal.close()
+        storage.close()
+
+
+ProgressCallback = Callable[[str, Scenario, str, ScenarioResult | None], None]
+
+
+def run_suite(target: StackTarget, scenarios: list[Scenario], profiles: list[str],
+              on_progress: ProgressCallback | None = None) -> list[ScenarioResult]:
+    """Every scenario on every requested profile it supports, profile by profile."""
+    results = []
+    for profile in profiles:
+        for scenario in scenarios:
+            if profile not in scenario.profiles:
+                continue
+            if on_progress:
+                on_progress("start", scenario, profile, None)
+            try:
+                info = target.prepare(profile, scenario.timing, scenario.service_env)
+                result = judge(scenario, asyncio.run(run_scenario(scenario, info, profile)))
+            except (StackError, OSError, httpx.HTTPError, RuntimeError) as exc:
+                result = broken_run(scenario, profile, f"{type(exc).__name__}: {exc}")
+            results.append(result)
+            if on_progress:
+                on_progress("done", scenario, profile, result)
+    return results

@@ -1,0 +1,83 @@
+"""Reading the service while a scenario runs: breaker states from /readyz every 100 ms, and the
+Prometheus counters from /metrics (flattened to ``name{label=value,...}`` keys).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from chaos.measures import counter_sum
+from chaos.observations import BreakerSample
+
+SAMPLE_INTERVAL_S = 0.1
+READ_TIMEOUT_S = 2.0
+FAILED_OUTCOMES = ("error", "timeout")
+# Breaker names in /readyz and the `dependency` label of genchaos_upstream_attempts_total.
+BREAKER_DEPENDENCY = {"fal": "fal", "database": "database", "postgres": "database", "storage": "storage"}
+
+
+async def scrape_counters(client: httpx.AsyncClient) -> dict[str, float]:
+    """Every sample of /metrics as ``name{k=v,...}`` -> value (labels sorted)."""
+    response = await client.get("/metrics", timeout=READ_TIMEOUT_S)
+    response.raise_for_status()
+    flat: dict[str, float] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            flat[f"{sample.name}{{{labels}}}"] = sample.value
+    return flat
+
+
+def failed_calls(counters: dict[str, float], dependency: str) -> float:
+    """Calls to a dependency that ended in error or timeout, per the service's own counters."""
+    return sum(counter_sum(counters, "genchaos_upstream_attempts_total", dependency=dependency, outcome=outcome)
+               for outcome in FAILED_OUTCOMES)
+
+
+class BreakerSampler:
+    """Samples /readyz until stopped; counts failed calls at the first moment a breaker is seen open."""
+
+    def __init__(self, client: httpx.AsyncClient, *, started_at: float,
+                 clock: Callable[[], float] = time.time, interval_s: float = SAMPLE_INTERVAL_S) -> None:
+        self._client = client
+        self._started_at = started_at
+        self._clock = clock
+        self._interval_s = interval_s
+        self.samples: list[BreakerSample] = []
+        self.baseline_counters: dict[str, float] = {}  # set by the runner when the first fault starts
+        self.failures_when_opened: float | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self._sample()
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self._interval_s)
+            except TimeoutError:
+                pass
+
+    async def _sample(self) -> None:
+        t = self._clock() - self._started_at
+        try:
+            response = await self._client.get("/readyz", timeout=READ_TIMEOUT_S)
+            breakers = response.json().get("breakers", {})
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return  # an unreadable sample is a gap in the timeline, not a state
+        states = {name: info.get("state", "unknown") for name, info in breakers.items() if isinstance(info, dict)}
+        self.samples.append(BreakerSample(t=t, states=states))
+        opened = [name for name, state in states.items() if state == "open"]
+        if opened and self.failures_when_opened is None:
+            await self._count_failures(opened[0])
+
+    async def _count_failures(self, breaker: str) -> None:
+        dependency = BREAKER_DEPENDENCY.get(breaker, breaker)
+        try:
+            counters = await scrape_counters(self._client)
+        except httpx.HTTPError:
+            return
+        self.failures_when_opened = (failed_calls(counters, dependency)
+                                     - failed_calls(self.baseline_counters, dependency))

@@ -1,0 +1,352 @@
+"""One direction of one proxied connection: source socket -> toxic stages -> destination.
+
+With no toxic in its direction a link writes each read straight to the destination (no
+task, no copy). Once a toxic is present, reads are cut into chunks of at most 32 KiB,
+timestamped on receipt and queued; one task runs every chunk through the stages in order.
+Stages are added, updated and removed in place, so a live stream never loses or reorders a
+byte. Backpressure: the source stops being read while the queue is full or, on the direct
+path, while the destination's write buffer is full.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .toxics import Toxic
+
+CHUNK_SIZE = 32 * 1024
+QUEUED_CHUNKS = 4
+"""Chunks read ahead of the stages; a latency toxic raises this to its own buffer."""
+
+
+class Chunk:
+    __slots__ = ("data", "timestamp")
+
+    def __init__(self, data: bytes, timestamp: float) -> None:
+        self.data = data
+        self.timestamp = timestamp
+
+
+_END = Chunk(b"", 0.0)
+"""Queued after the last chunk when the source reaches end of stream."""
+
+
+class Endpoint(Protocol):
+    """The socket side a link reads from or writes to (see connection.py)."""
+
+    transport: asyncio.Transport
+    write_paused: bool
+    reader: Link | None
+
+    async def drained(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class ToxicSpec(Protocol):
+    """What a link needs to know about a configured toxic."""
+
+    seq: int
+    toxicity: float
+    toxic: Toxic
+
+
+class Stage:
+    """A toxic running on one link, with its toxicity draw and per-connection state.
+
+    An interrupt (the toxic updated, removed, or a neighbour added or removed) cuts short
+    any wait of the chunk in progress, which then goes on at once, and redraws toxicity.
+    """
+
+    __slots__ = ("spec", "toxic", "link", "active", "state", "_generation", "_chunk_generation",
+                 "_waiter")
+
+    def __init__(self, spec: ToxicSpec, link: Link) -> None:
+        self.spec = spec
+        self.toxic = spec.toxic
+        self.link = link
+        self.state = spec.toxic.new_state()
+        self.active = False
+        self._generation = 0
+        self._chunk_generation = 0
+        self._waiter: asyncio.Future | None = None
+
+    @property
+    def seq(self) -> int:
+        return self.spec.seq
+
+    def start(self) -> None:
+        self.active = random.random() < self.spec.toxicity
+        if self.active:
+            self.toxic.on_start(self)
+
+    def stop(self) -> None:
+        if self.active:
+            self.toxic.on_stop(self)
+            self.active = False
+
+    def restart(self) -> None:
+        self.stop()
+        self.toxic = self.spec.toxic
+        self._generation += 1
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(False)
+        self.start()
+
+    async def handle(self, chunk: Chunk) -> None:
+        self._chunk_generation = self._generation
+        if self.active:
+            await self.toxic.pipe(self, chunk)
+        else:
+            await self.forward(chunk)
+
+    async def handle_end(self) -> None:
+        self._chunk_generation = self._generation
+        if self.active:
+            await self.toxic.on_end(self)
+
+    # --- the toolkit toxics use -------------------------------------------------------
+
+    async def forward(self, chunk: Chunk) -> None:
+        await self.link.pass_on(chunk, after=self.seq)
+
+    async def sleep(self, seconds: float) -> bool:
+        """Wait; False if the stage was interrupted (before or during the wait)."""
+        if self._generation != self._chunk_generation:
+            return False
+        if seconds <= 0:
+            return True
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(seconds, _resolve, waiter, True)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    async def sleep_until(self, deadline: float) -> bool:
+        return await self.sleep(deadline - time.monotonic())
+
+    async def end_link(self) -> None:
+        """End this direction here, from inside the stage's own processing."""
+        await self.link.end_after(self.seq)
+
+    def close_link(self) -> None:
+        """End this direction here, from outside the processing (timers, removal)."""
+        self.link.close_from(self.seq)
+
+
+def _resolve(future: asyncio.Future, value: bool) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+class ByteCounters:
+    """Bytes a link read from its source and wrote to its destination (for /metrics)."""
+
+    __slots__ = ("received", "sent")
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.sent = 0
+
+
+class Link:
+    def __init__(self, source: Endpoint, destination: Endpoint, counters: ByteCounters) -> None:
+        self._source = source
+        self._destination = destination
+        self._counters = counters
+        self._stages: list[Stage] = []
+        self._queue: deque[Chunk] = deque()
+        self._queue_limit = QUEUED_CHUNKS
+        self._task: asyncio.Task | None = None
+        self._wakeup: asyncio.Future | None = None
+        self._input_closed = False
+        self._finished = False
+        self._reading_paused = False
+
+    # --- setup and toxic changes --------------------------------------------------------
+
+    def start(self, specs: list[ToxicSpec]) -> None:
+        for spec in specs:
+            stage = Stage(spec, self)
+            self._stages.append(stage)
+            stage.start()
+        self._stages_changed()
+
+    def add(self, spec: ToxicSpec) -> None:
+        if self._finished:
+            return
+        if self._stages:
+            self._stages[-1].restart()
+        stage = Stage(spec, self)
+        self._stages.append(stage)
+        stage.start()
+        self._stages_changed()
+
+    def update(self, spec: ToxicSpec) -> None:
+        for stage in self._stages:
+            if stage.spec is spec:
+                stage.restart()
+
+    def remove(self, spec: ToxicSpec) -> None:
+        for index, stage in enumerate(self._stages):
+            if stage.spec is spec:
+                del self._stages[index]
+                stage.restart()
+                stage.stop()
+                if index > 0:
+                    self._stages[index - 1].restart()
+                stage.toxic.on_remove(stage)
+                self._stages_changed()
+                return
+
+    def _stages_changed(self) -> None:
+        buffers = [stage.toxic.buffer_chunks for stage in self._stages]
+        self._queue_limit = max(buffers + [QUEUED_CHUNKS])
+        if self._stages and self._task is None and not self._finished:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        self._wake()
+        self._update_reading()
+
+    # --- input from the source ----------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        self._counters.received += len(data)
+        if self._input_closed:
+            return
+        if self._task is None:
+            self._write(data)
+            return
+        now = time.monotonic()
+        if len(data) <= CHUNK_SIZE:
+            self._queue.append(Chunk(data, now))
+        else:
+            view = memoryview(data)
+            for offset in range(0, len(data), CHUNK_SIZE):
+                self._queue.append(Chunk(bytes(view[offset:offset + CHUNK_SIZE]), now))
+        self._wake()
+        self._update_reading()
+
+    def feed_eof(self) -> None:
+        if self._input_closed:
+            return
+        self._input_closed = True
+        if self._task is None:
+            self._finish()
+        else:
+            self._queue.append(_END)
+            self._wake()
+
+    # --- output to the destination -------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        self._counters.sent += len(data)
+        self._destination.transport.write(data)
+
+    def destination_paused_changed(self) -> None:
+        """The destination's write buffer crossed a watermark."""
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        if self._task is None:
+            pause = self._destination.write_paused
+        else:
+            pause = len(self._queue) >= self._queue_limit
+        if pause == self._reading_paused:
+            return
+        transport = self._source.transport
+        if transport is None or transport.is_closing():
+            return
+        self._reading_paused = pause
+        if pause:
+            transport.pause_reading()
+        else:
+            transport.resume_reading()
+
+    # --- the stage runner ---------------------------------------------------------------
+
+    def _wake(self) -> None:
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    async def _run(self) -> None:
+        try:
+            while not self._finished:
+                if not self._queue:
+                    if not self._stages:
+                        return
+                    self._wakeup = asyncio.get_running_loop().create_future()
+                    await self._wakeup
+                    continue
+                chunk = self._queue.popleft()
+                self._update_reading()
+                if chunk is _END:
+                    await self.end_after(-1)
+                    return
+                await self.pass_on(chunk, after=-1)
+        finally:
+            if self._task is asyncio.current_task():
+                self._task = None
+                self._update_reading()
+
+    def _next_stage(self, after: int) -> Stage | None:
+        for stage in self._stages:
+            if stage.seq > after:
+                return stage
+        return None
+
+    async def pass_on(self, chunk: Chunk, after: int) -> None:
+        """Hand `chunk` to the first stage created after `after`, or to the destination."""
+        if self._finished:
+            return
+        stage = self._next_stage(after)
+        if stage is not None:
+            await stage.handle(chunk)
+        elif chunk.data:
+            self._write(chunk.data)
+            if self._destination.write_paused:
+                await self._destination.drained()
+
+    async def end_after(self, after: int) -> None:
+        """Carry end of stream through the stages after `after`, then close the destination."""
+        self._input_closed = True
+        self._queue.clear()
+        while (stage := self._next_stage(after)) is not None and not self._finished:
+            await stage.handle_end()
+            after = stage.seq
+        self._finish()
+
+    def close_from(self, after: int) -> None:
+        if self._finished:
+            return
+        if self._task is not None:
+            self._task.cancel()
+        self._task = asyncio.get_running_loop().create_task(self.end_after(after))
+
+    def _finish(self) -> None:
+        """This direction is over: close the destination, which ends the other direction."""
+        if self._finished:
+            return
+        self._finished = True
+        self._input_closed = True
+        for stage in self._stages:
+            stage.stop()
+        self._destination.close()
+        other = self._destination.reader
+        if other is not None:
+            other.feed_eof()
+
+    def abort(self) -> None:
+        """Stop at once, without passing anything on (the proxy was stopped)."""
+        self._finished = self._input_closed = True
+        for stage in self._stages:
+            stage.stop()
+        if self._task is not None:
+            self._task.cancel()
+        self._queue.clear()

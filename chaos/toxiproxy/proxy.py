@@ -1,0 +1,133 @@
+"""Proxies: a listener that accepts clients and dials one upstream, and the named collection.
+
+A proxy reports its listen address as given until it first listens, then as bound; the
+bound address is kept while disabled, so enabling again rebinds the same port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from . import gojson
+from .addresses import AddressError, bind_listener, resolve
+from .connection import Connection
+from .errors import PROXY_EXISTS, PROXY_NOT_FOUND, error, listen_failure
+from .link import ByteCounters
+from .metrics import ProxyMetrics
+from .toxic_collection import ToxicCollection
+
+
+class Proxy:
+    def __init__(self, name: str, listen: str, upstream: str, metrics: ProxyMetrics) -> None:
+        self.name = name
+        self.listen = listen
+        self.upstream = upstream
+        self.enabled = False
+        self.toxics = ToxicCollection()
+        self._metrics = metrics
+        self._server: asyncio.AbstractServer | None = None
+        self._connections: set[Connection] = set()
+
+    async def start(self) -> None:
+        """Listen; a failure raises ApiError 500 with Go's text and leaves the proxy disabled."""
+        if self.enabled:
+            return
+        try:
+            sock, bound = bind_listener(self.listen)
+        except AddressError as failure:
+            raise listen_failure(str(failure)) from None
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: Connection(self).client, sock=sock)
+        self.listen = bound
+        self.enabled = True
+
+    def stop(self) -> None:
+        """Close the listener and every client and upstream socket."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        self.enabled = False
+        for connection in list(self._connections):
+            connection.close()
+
+    def differs(self, listen: str, upstream: str) -> bool:
+        """Whether listen (after resolution) or upstream differ; raises ApiError 500 if
+        `listen` cannot be resolved."""
+        try:
+            resolved = str(resolve(listen))
+        except AddressError as failure:
+            raise listen_failure(str(failure)) from None
+        return resolved != self.listen or upstream != self.upstream
+
+    async def update(self, listen: str, upstream: str, enabled: bool) -> None:
+        if self.differs(listen, upstream):
+            self.stop()
+            self.listen = listen
+            self.upstream = upstream
+        if enabled and not self.enabled:
+            await self.start()
+        elif not enabled and self.enabled:
+            self.stop()
+
+    def connection_opened(self, connection: Connection) -> None:
+        self._connections.add(connection)
+
+    def connection_closed(self, connection: Connection) -> None:
+        self._connections.discard(connection)
+
+    def counters(self, direction: str) -> ByteCounters:
+        return self._metrics.counters(direction, self.listen, self.name, self.upstream)
+
+    def to_json(self) -> str:
+        toxics = ",".join(wrapper.to_json() for wrapper in self.toxics.all())
+        return (f'{{"name":{gojson.marshal(self.name)},"listen":{gojson.marshal(self.listen)},'
+                f'"upstream":{gojson.marshal(self.upstream)},'
+                f'"enabled":{"true" if self.enabled else "false"},"Logger":{{}},'
+                f'"toxics":[{toxics}]}}')
+
+
+class ProxyCollection:
+    def __init__(self, metrics: ProxyMetrics) -> None:
+        self.metrics = metrics
+        self._proxies: dict[str, Proxy] = {}
+
+    def new_proxy(self, name: str, listen: str, upstream: str) -> Proxy:
+        return Proxy(name, listen, upstream, self.metrics)
+
+    def all(self) -> list[Proxy]:
+        return [self._proxies[name] for name in sorted(self._proxies)]
+
+    def get(self, name: str) -> Proxy:
+        proxy = self._proxies.get(name)
+        if proxy is None:
+            raise error(PROXY_NOT_FOUND)
+        return proxy
+
+    async def add(self, proxy: Proxy, start: bool) -> None:
+        if proxy.name in self._proxies:
+            raise error(PROXY_EXISTS)
+        if start:
+            await proxy.start()
+        self._proxies[proxy.name] = proxy
+
+    async def add_or_replace(self, proxy: Proxy, start: bool) -> Proxy:
+        """Keep an existing proxy with the same (resolved) listen and upstream, toxics and
+        all; otherwise stop it and put `proxy` in its place. Returns the proxy in effect."""
+        existing = self._proxies.get(proxy.name)
+        if existing is not None:
+            if not existing.differs(proxy.listen, proxy.upstream):
+                return existing
+            existing.stop()
+        if start:
+            await proxy.start()
+        self._proxies[proxy.name] = proxy
+        return proxy
+
+    def remove(self, name: str) -> None:
+        self.get(name).stop()
+        del self._proxies[name]
+
+    def clear(self) -> None:
+        for proxy in list(self._proxies.values()):
+            proxy.stop()
+        self._proxies.clear()

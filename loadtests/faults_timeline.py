@@ -1,0 +1,93 @@
+"""The scenario's fault timeline under load, run by the master (or the single local runner) only.
+
+Each fault is applied at its time and ended after its duration, one greenlet per fault, through
+the context managers of chaos/faults.py (the ones the chaos runner holds its faults with).
+``roll_back`` ends every fault at once (Toxiproxy reset, FAL behaviour as it was before the
+test); the coordinator calls it when the test stops, when Locust quits (Ctrl-C, SIGTERM) and at
+interpreter exit, and it is safe to call more than once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import AbstractContextManager
+
+import gevent
+from gevent.pool import Group
+
+from chaos.faults import FalEmulatorControl, FaultController, FaultError
+from chaos.observations import FaultWindow
+from chaos.runner import Rollback
+from chaos.scenarios.model import Fault, Scenario
+from chaos.stack import StackInfo
+
+logger = logging.getLogger(__name__)
+
+
+def fault_window(fault: Fault, faults: FaultController, fal: FalEmulatorControl) -> AbstractContextManager:
+    """The context manager that holds this fault while it is entered."""
+    if fault.toxic is not None:
+        t = fault.toxic
+        return faults.toxic(t.proxy, t.type, stream=t.stream, toxicity=t.toxicity, attributes=t.attributes,
+                            name=f"{t.type}_{t.stream}_{int(fault.at_s * 1000)}")
+    if fault.down is not None:
+        return faults.down(fault.down)
+    return fal.behaving(**fault.fal.fields())
+
+
+class FaultTimeline:
+    """Applies a scenario's faults on schedule and always takes them back."""
+
+    def __init__(self, scenario: Scenario, stack: StackInfo) -> None:
+        self._scenario = scenario
+        self._faults = FaultController(stack.toxiproxy_url)
+        self._fal = FalEmulatorControl(stack.fal_admin_url, stack.ca_bundle)
+        self._greenlets = Group()
+        self._rollback: Rollback | None = None
+        self._started_at = 0.0
+        self.windows: list[FaultWindow] = []  # seconds since the test started
+        self.errors: list[str] = []
+
+    def start(self, started_at: float) -> None:
+        """Schedule every fault relative to ``started_at`` (unix time of the test start)."""
+        self.windows.clear()
+        self.errors.clear()
+        self._started_at = started_at
+        try:
+            self._rollback = Rollback(self._faults, self._fal, self._fal.behaviour())
+        except (FaultError, OSError) as exc:
+            self.errors.append(f"cannot read the FAL emulator's behaviour: {exc}")
+            return
+        for fault in sorted(self._scenario.faults, key=lambda f: f.at_s):
+            self._greenlets.spawn(self._run, fault)
+
+    def _now(self) -> float:
+        return time.time() - self._started_at
+
+    def _run(self, fault: Fault) -> None:
+        gevent.sleep(max(0.0, fault.at_s - self._now()))
+        start = self._now()
+        try:
+            with fault_window(fault, self._faults, self._fal):
+                logger.info("fault on at %.1fs: %s", start, fault.describe())
+                gevent.sleep(max(0.0, fault.end_s - self._now()))  # roll_back may end this early
+        except (FaultError, OSError) as exc:
+            self.errors.append(f"{fault.describe()}: {exc}")
+            logger.error("fault timeline: %s: %s (the rollback resets everything)", fault.describe(), exc)
+        finally:
+            self.windows.append(FaultWindow(start=start, end=self._now(), description=fault.describe()))
+            logger.info("fault off at %.1fs: %s", self._now(), fault.describe())
+
+    def roll_back(self) -> None:
+        """Stop the schedule and remove every fault; a no-op when nothing is left to undo."""
+        self._greenlets.kill(block=True, timeout=10)
+        if self._rollback is None:
+            return
+        rollback, self._rollback = self._rollback, None
+        try:
+            rollback()
+            logger.info("faults rolled back: every toxic removed, every proxy enabled, FAL behaviour restored")
+        except (FaultError, OSError) as exc:
+            self.errors.append(f"rollback failed: {exc}")
+            logger.error("fault rollback failed: %s", exc)

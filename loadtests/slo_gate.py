@@ -1,0 +1,154 @@
+"""The SLO gate: the chaos suites' verdicts (chaos/verdicts.py) on what a load test observed.
+
+The generation records gathered from every user become the same ``Observation`` the chaos runner
+builds, so success rate, 503 rate, generation p95 and recovery time are judged by the same code,
+overall and per phase (before, during and after the faults). Locust's own statistics (counts,
+failures by reason, GENERATION percentiles) and a warning when the load generator itself was
+CPU-bound go into the same JSON summary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from locust.runners import CPU_WARNING_THRESHOLD, MasterRunner
+
+from chaos.observations import FaultWindow, Observation, RequestRecord
+from chaos.scenarios.model import Check, Scenario
+from chaos.verdicts import CheckResult, ScenarioResult, judge
+from loadtests.users import GENERATION_REQUEST_TYPE
+
+logger = logging.getLogger(__name__)
+MAX_LISTED_TRACES = 20
+
+# The gate of a load test without a scenario: most generations succeed, none is lost.
+UNSCRIPTED_CHECKS = [Check(metric="success_rate", min=0.95), Check(metric="lost_generations", max=0)]
+
+
+@dataclass
+class RunFacts:
+    """Everything the gate judges, gathered by the locustfile when the test ends."""
+
+    scenario: Scenario | None
+    profile: str
+    timing: str
+    started_at: float  # unix time of t=0
+    duration_s: float
+    records: list[RequestRecord]  # absolute unix times
+    fault_windows: list[FaultWindow] = field(default_factory=list)
+    breaker_samples: list = field(default_factory=list)
+    failures_when_opened: float | None = None
+    service_counters: dict[str, float] = field(default_factory=dict)
+    fal_log: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # fault timeline problems
+
+
+def _relative(record: RequestRecord, started_at: float) -> RequestRecord:
+    terminal = None if record.terminal_t is None else record.terminal_t - started_at
+    return dataclasses.replace(record, t=record.t - started_at, terminal_t=terminal)
+
+
+def observation(facts: RunFacts) -> Observation:
+    return Observation(
+        scenario=facts.scenario.name if facts.scenario else "unscripted",
+        profile=facts.profile, timing=facts.timing, started_at=facts.started_at, duration_s=facts.duration_s,
+        requests=sorted((_relative(r, facts.started_at) for r in facts.records), key=lambda r: r.t),
+        breaker_samples=list(facts.breaker_samples), fault_windows=sorted(facts.fault_windows, key=lambda w: w.start),
+        fal_log=facts.fal_log, service_counters=facts.service_counters,
+        failures_when_opened=facts.failures_when_opened,
+        service_env=dict(facts.scenario.service_env) if facts.scenario else {},
+    )
+
+
+def _unscripted() -> Scenario:
+    """A stand-in scenario holding only the default checks (no load, no faults: Locust drove the run)."""
+    return Scenario.model_construct(name="unscripted", description="load test without a scenario",
+                                    checks=UNSCRIPTED_CHECKS, profiles=["report", "hardened"], faults=[],
+                                    service_env={})
+
+
+def verdict(facts: RunFacts) -> ScenarioResult:
+    """Judge the run; a fault timeline that went wrong fails it whatever the numbers say."""
+    result = judge(facts.scenario or _unscripted(), observation(facts))
+    if facts.errors:
+        result.checks.append(CheckResult("fault timeline ran as scheduled", False, "no error", "; ".join(facts.errors)))
+        result.verdict = "fail"
+    return result
+
+
+def locust_figures(stats) -> dict[str, Any]:
+    """Locust's own view: totals of HTTP calls and generations, per-request rows, failures by reason."""
+    rows = list(stats.entries.values())
+    http = [e for e in rows if e.method != GENERATION_REQUEST_TYPE]
+    generation = [e for e in rows if e.method == GENERATION_REQUEST_TYPE]
+
+    def seconds(entry, q: float) -> float | None:
+        return entry.get_response_time_percentile(q) / 1000 if entry.num_requests else None
+
+    return {
+        "http_requests": sum(e.num_requests for e in http),
+        "http_failures": sum(e.num_failures for e in http),
+        "generations": sum(e.num_requests for e in generation),
+        "generation_failures": sum(e.num_failures for e in generation),
+        "generation_p50_s": seconds(generation[0], 0.5) if generation else None,
+        "generation_p95_s": seconds(generation[0], 0.95) if generation else None,
+        "by_request": [{"type": e.method, "name": e.name, "requests": e.num_requests, "failures": e.num_failures,
+                        "p50_s": seconds(e, 0.5), "p95_s": seconds(e, 0.95)}
+                       for e in sorted(rows, key=lambda e: (e.method, e.name))],
+        "failures": [{"type": f.method, "name": f.name, "error": f.error, "occurrences": f.occurrences}
+                     for f in sorted(stats.errors.values(), key=lambda f: -f.occurrences)],
+    }
+
+
+def cpu_warnings(runner, workers: dict) -> list[str]:
+    """Where the load generator itself was CPU-bound (Locust's threshold), so latencies are suspect."""
+    warnings = []
+    if runner.cpu_warning_emitted:
+        role = "master" if isinstance(runner, MasterRunner) else "load generator"
+        warnings.append(f"the Locust {role} process went above {CPU_WARNING_THRESHOLD}% CPU")
+    for worker_id, tally in sorted(workers.items()):
+        if tally.cpu_peak_percent > CPU_WARNING_THRESHOLD:
+            warnings.append(f"worker {worker_id} peaked at {tally.cpu_peak_percent:.0f}% CPU")
+    if getattr(runner, "worker_cpu_warning_emitted", False) and not any("worker" in w for w in warnings):
+        warnings.append(f"a worker went above {CPU_WARNING_THRESHOLD}% CPU")
+    return warnings
+
+
+def failing_traces(records: list[RequestRecord], started_at: float) -> list[dict[str, Any]]:
+    """The first failing generations with their trace ids, to look them up in the traces."""
+    failing = [r for r in records if not r.succeeded]
+    return [{"trace_id": r.trace_id, "t": round(r.t - started_at, 3), "status": r.status,
+             "reason_503": r.reason_503, "final_status": r.final_status, "error": r.error or r.detail}
+            for r in sorted(failing, key=lambda r: r.t)[:MAX_LISTED_TRACES]]
+
+
+def summary(result: ScenarioResult, facts: RunFacts, stats, runner, workers: dict) -> dict[str, Any]:
+    """The JSON summary: the verdict in report.json's scenario shape, plus Locust's and the workers' view."""
+    warnings = cpu_warnings(runner, workers)
+    for warning in warnings:
+        logger.warning("load generator CPU-bound: %s; the measured latencies may be the generator's", warning)
+    return {
+        **dataclasses.asdict(result),
+        "locust": locust_figures(stats),
+        "workers": {worker_id: dataclasses.asdict(tally) for worker_id, tally in sorted(workers.items())},
+        "load_generator": {"cpu_bound": bool(warnings), "warnings": warnings},
+        "failing_traces": failing_traces(facts.records, facts.started_at),
+    }
+
+
+def write_summary(document: dict[str, Any], path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+
+
+def log_verdict(result: ScenarioResult) -> None:
+    logger.info("SLO gate for %s (%s profile): %s", result.name, result.profile, result.verdict.upper())
+    for check in result.checks:
+        logger.info("  %s %s: expected %s, observed %s", "PASS" if check.passed else "FAIL", check.name,
+                    check.expected, check.observed)

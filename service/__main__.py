@@ -1,0 +1,40 @@
+"""`python -m service --host H --port P`: run the service under uvicorn (uvloop when installed).
+
+SIGTERM/SIGINT make uvicorn stop accepting requests and run the app's shutdown, which stops
+claiming work and finishes or releases in-flight generations before the process exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+
+import uvicorn
+from pydantic import ValidationError
+
+from service.app import create_app
+from service.logs import configure_logging
+from service.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m service", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        problems = "; ".join(f"GENCHAOS_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors())
+        parser.error(f"invalid configuration: {problems}")
+    configure_logging(settings.log_level)
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    config = uvicorn.Config(create_app(settings), host=args.host, port=args.port, loop=loop, log_config=None,
+                            timeout_graceful_shutdown=settings.shutdown_grace_s)
+    uvicorn.Server(config).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

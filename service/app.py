@@ -1,0 +1,277 @@
+"""The FastAPI application: routes, middleware, error handlers, and start-up/shut-down of every part."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import TypeVar
+
+from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.auth import AuthError, TokenVerifier
+from service.db import Database, NewGeneration
+from service.errors import DEPENDENCY_REASONS, IdempotencyConflict, ServiceUnavailable
+from service.fal_gateway import FalGateway
+from service.health import HealthMonitor
+from service.logs import request_id_var, user_id_var
+from service.metrics import Metrics
+from service.resilience import Dependencies, ResilienceProfile, build_profile
+from service.schemas import Generation, GenerationPage, GenerationRequest
+from service.settings import Settings
+from service.storage_gateway import StorageGateway
+from service.upstream import upstream_call
+from service.worker import Worker
+
+log = logging.getLogger(__name__)
+MAX_IDEMPOTENCY_KEY_CHARS = 255
+T = TypeVar("T")
+
+
+def _service_version() -> str:
+    try:
+        return version("genchaos")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+class BodySizeLimit:
+    """413 for request bodies over the limit, whether announced by Content-Length or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._reject(scope, receive, send)
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._reject(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body, replayed = b"".join(chunks), False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse({"detail": f"Request body too large (limit {self.max_bytes} bytes)."}, 413)
+        await response(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service as an ASGI app; everything starts in the lifespan (so importing it is cheap)."""
+    settings = settings or Settings()
+    metrics = Metrics()
+    metrics.build_info.labels(_service_version(), settings.profile).set(1)
+    verifier = TokenVerifier(settings.supabase_jwt_secret, settings.supabase_jwt_issuer,
+                             settings.legacy_tokens_enabled, settings.max_token_bytes)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        db = await Database.connect(
+            settings.database_url, min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size,
+            connect_timeout_s=settings.db_connect_timeout_s, command_timeout_s=settings.db_command_timeout_s,
+            startup_timeout_s=settings.startup_timeout_s)
+        fal = FalGateway(key=settings.fal_key, model_id=settings.fal_model_id, metrics=metrics,
+                         poll_interval_s=settings.fal_poll_interval_s,
+                         download_timeout_s=settings.download_timeout_s)
+        storage = await StorageGateway.create(
+            url=settings.supabase_url, service_key=settings.supabase_service_key, bucket=settings.storage_bucket,
+            metrics=metrics, timeout_s=settings.storage_timeout_s,
+            signed_url_expires_s=settings.signed_url_expires_s)
+
+        async def check_database() -> None:
+            async with upstream_call(metrics, "database", "check"):
+                depth = await db.count_unfinished(10**9)
+            metrics.queue_depth.set(depth)
+
+        health = HealthMonitor(
+            {"database": check_database, "fal": lambda: fal.check(settings.dependency_check_timeout_s),
+             "storage": storage.check},
+            metrics, interval_s=settings.health_refresh_interval_s, timeout_s=settings.dependency_check_timeout_s)
+        await health.refresh()  # creates the bucket when storage is up; otherwise the first upload will
+        profile = build_profile(Dependencies(settings, metrics, db, fal, storage, health))
+        worker = Worker(profile)
+        app.state.profile, app.state.worker, app.state.health = profile, worker, health
+        tasks = [asyncio.create_task(health.run(), name="health"), asyncio.create_task(worker.run(), name="worker")]
+        log.info("service started", extra={"profile": settings.profile})
+        try:
+            yield
+        finally:
+            log.info("shutting down: stop claiming, finish or release in-flight generations")
+            await worker.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await fal.close()
+            await storage.close()
+            await db.close()
+
+    app = FastAPI(title="genchaos reference generation service", lifespan=lifespan)
+    app.state.settings, app.state.metrics = settings, metrics
+    _install_handlers(app, metrics)
+    _install_routes(app, settings, metrics, verifier)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def _install_handlers(app: FastAPI, metrics: Metrics) -> None:
+    @app.middleware("http")
+    async def observe(request: Request, call_next):
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id_var.set(request_id[:64])
+        user_id_var.set(None)
+        started = time.monotonic()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        metrics.http_requests.labels(template, request.method, str(response.status_code)).inc()
+        metrics.http_duration.labels(template, request.method).observe(time.monotonic() - started)
+        response.headers["X-Request-ID"] = request_id[:64]
+        return response
+
+    @app.exception_handler(ServiceUnavailable)
+    async def unavailable(request: Request, error: ServiceUnavailable) -> JSONResponse:
+        metrics.http_503.labels(error.reason.value).inc()
+        log.warning("503 %s", error.reason.value, extra={"reason": error.reason.value})
+        return JSONResponse({"detail": error.message}, 503, headers=error.headers())
+
+    @app.exception_handler(AuthError)
+    async def unauthorized(request: Request, error: AuthError) -> JSONResponse:
+        log.info("rejected credentials: %s", error.message)
+        return JSONResponse({"detail": error.message}, 401, headers={"WWW-Authenticate": error.www_authenticate()})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [{"field": ".".join(str(p) for p in e["loc"][1:]) or "body", "message": e["msg"]}
+                    for e in error.errors()]
+        message = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        return JSONResponse({"detail": f"Invalid request: {message}", "errors": problems}, 422)
+
+    @app.exception_handler(IdempotencyConflict)
+    async def conflict(request: Request, error: IdempotencyConflict) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, 409)
+
+
+def _install_routes(app: FastAPI, settings: Settings, metrics: Metrics, verifier: TokenVerifier) -> None:
+    def current_user(authorization: str | None = Header(default=None)) -> uuid.UUID:
+        user_id = verifier.user_id_from_header(authorization)
+        user_id_var.set(str(user_id))
+        return user_id
+
+    def profile_of(request: Request) -> ResilienceProfile:
+        return request.app.state.profile
+
+    @app.post("/api/v1/generations", status_code=202, response_model=Generation)
+    async def create_generation(
+        body: GenerationRequest, response: Response, user_id: uuid.UUID = Depends(current_user),
+        profile: ResilienceProfile = Depends(profile_of),
+        idempotency_key: str | None = Header(default=None, min_length=1, max_length=MAX_IDEMPOTENCY_KEY_CHARS),
+    ) -> Generation:
+        fingerprint = hashlib.sha256(body.fingerprint_source().encode()).hexdigest()
+        new = NewGeneration(
+            user_id=user_id, model_id=body.model_id, prompt=body.prompt, negative_prompt=body.negative_prompt,
+            reference_image_url=str(body.reference_image_url) if body.reference_image_url else None,
+            parameters=body.parameters, idempotency_key=idempotency_key, request_fingerprint=fingerprint)
+
+        async def admit_and_insert() -> tuple[dict, bool]:
+            await profile.admit()
+            return await profile.query(lambda: profile.deps.db.insert_generation(new))
+
+        row, created = await _as_503(profile, admit_and_insert)
+        if not created:
+            if row["request_fingerprint"] != fingerprint:
+                raise IdempotencyConflict("Idempotency-Key was already used for a different request.")
+            response.status_code = 200
+        else:
+            app.state.worker.notify()
+        return Generation.from_row(row)
+
+    @app.get("/api/v1/generations/{generation_id}", response_model=Generation)
+    async def get_generation(generation_id: str, user_id: uuid.UUID = Depends(current_user),
+                             profile: ResilienceProfile = Depends(profile_of)) -> Generation | JSONResponse:
+        try:
+            wanted = uuid.UUID(generation_id)
+        except ValueError:
+            return _not_found()
+        row = await _as_503(profile, lambda: profile.query(lambda: profile.deps.db.get_generation(user_id, wanted)))
+        return Generation.from_row(row) if row else _not_found()
+
+    @app.get("/api/v1/generations", response_model=GenerationPage)
+    async def list_generations(
+        user_id: uuid.UUID = Depends(current_user), profile: ResilienceProfile = Depends(profile_of),
+        limit: int = Query(20, ge=1, le=100), offset: int = Query(0, ge=0, le=1_000_000),
+    ) -> GenerationPage:
+        rows, total = await _as_503(
+            profile, lambda: profile.query(lambda: profile.deps.db.list_generations(user_id, limit, offset)))
+        return GenerationPage(items=[Generation.from_row(r) for r in rows], limit=limit, offset=offset, total=total)
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        health: HealthMonitor = request.app.state.health
+        profile: ResilienceProfile = request.app.state.profile
+        dependencies = {name: h.as_dict() for name, h in health.health.items()}
+        down = [name for name, h in health.health.items() if h.up is False]
+        body = {"status": "unavailable" if down else "ready", "profile": profile.name,
+                "dependencies": dependencies, "breakers": profile.breaker_snapshots()}
+        if not down:
+            return JSONResponse(body)
+        # Same headers as every 503, but not counted in genchaos_http_503_total: only API refusals are.
+        unavailable = ServiceUnavailable(DEPENDENCY_REASONS[down[0]], settings.unavailable_retry_after_s)
+        return JSONResponse(body, 503, headers=unavailable.headers())
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _as_503(profile: ResilienceProfile, work: Callable[[], Awaitable[T]]) -> T:
+    """Run request work, turning dependency failures into the profile's 503 (never a 500 for an outage)."""
+    try:
+        return await work()
+    except ServiceUnavailable:
+        raise
+    except Exception as error:
+        unavailable = profile.to_unavailable(error)
+        if unavailable is None:
+            raise
+        log.warning("request refused: %s", type(error).__name__, extra={"error": str(error)[:200]})
+        raise unavailable from error
+
+
+def _not_found() -> JSONResponse:
+    return JSONResponse({"detail": "Generation not found."}, 404)

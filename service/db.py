@@ -1,0 +1,235 @@
+"""PostgreSQL access: the pool, versioned migrations, and every query the API and worker run.
+
+Every operation is bounded (connect, acquire and command timeouts plus an overall deadline), so
+a dead or hung database turns into a quick error, never a hanging request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+MIGRATION_LOCK_ID = 7_240_311_905  # pg_advisory_lock key shared by every replica
+CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+                     asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
+
+
+@dataclass(frozen=True)
+class NewGeneration:
+    user_id: uuid.UUID
+    model_id: str
+    prompt: str
+    negative_prompt: str | None
+    reference_image_url: str | None
+    parameters: dict[str, Any]
+    idempotency_key: str | None
+    request_fingerprint: str | None
+
+
+def migration_files() -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every `NNNN_name.sql` in service/migrations, in version order."""
+    folder = resources.files("service") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            version = int(entry.name.split("_", 1)[0])
+            found.append((version, entry.name, entry.read_text()))
+    return sorted(found)
+
+
+async def migrate(conn: asyncpg.Connection) -> list[str]:
+    """Apply pending migrations under an advisory lock, so replicas starting together apply each once."""
+    applied_now = []
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for version, name, sql in migration_files():
+            if version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name)
+            applied_now.append(name)
+            log.info("applied migration %s", name)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_ID)
+    return applied_now
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+class Database:
+    """The asyncpg pool plus the service's queries; rows come back as dicts."""
+
+    def __init__(self, pool: asyncpg.Pool, *, connect_timeout_s: float, command_timeout_s: float) -> None:
+        self.pool = pool
+        self._acquire_timeout_s = connect_timeout_s
+        self._deadline_s = connect_timeout_s + command_timeout_s
+
+    @classmethod
+    async def connect(cls, dsn: str, *, min_size: int, max_size: int, connect_timeout_s: float,
+                      command_timeout_s: float, startup_timeout_s: float) -> Database:
+        """Create the pool (retrying while the server comes up) and migrate the schema."""
+        give_up_at = time.monotonic() + startup_timeout_s
+        while True:
+            try:
+                pool = await asyncpg.create_pool(
+                    dsn, min_size=min_size, max_size=max_size, timeout=connect_timeout_s,
+                    command_timeout=command_timeout_s, init=_init_connection)
+                break
+            except CONNECTION_ERRORS as error:
+                if time.monotonic() >= give_up_at:
+                    raise
+                log.warning("database not reachable yet, retrying", extra={"error": repr(error)})
+                await asyncio.sleep(0.5)
+        db = cls(pool, connect_timeout_s=connect_timeout_s, command_timeout_s=command_timeout_s)
+        try:
+            async with db.connection() as conn:
+                await migrate(conn)
+        except BaseException:
+            await pool.close()
+            raise
+        return db
+
+    async def close(self) -> None:
+        try:
+            await asyncio.wait_for(self.pool.close(), timeout=5)
+        except TimeoutError:
+            self.pool.terminate()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; the whole block must finish within connect + command timeout."""
+        async with asyncio.timeout(self._deadline_s):
+            async with self.pool.acquire(timeout=self._acquire_timeout_s) as conn:
+                yield conn
+
+    async def ping(self) -> None:
+        async with self.connection() as conn:
+            await conn.fetchval("SELECT 1")
+
+    # --- API queries -------------------------------------------------------------------------
+
+    async def insert_generation(self, new: NewGeneration) -> tuple[dict, bool]:
+        """Insert, or return the user's existing generation with the same idempotency key.
+
+        Returns (row, created). Race-safe: the unique index decides, ON CONFLICT never raises.
+        """
+        async with self.connection() as conn:
+            row = await conn.fetchrow(
+                """INSERT INTO generations (id, user_id, model_id, prompt, negative_prompt, reference_image_url,
+                                            parameters, idempotency_key, request_fingerprint)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                   ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                   RETURNING *""",
+                uuid.uuid4(), new.user_id, new.model_id, new.prompt, new.negative_prompt,
+                new.reference_image_url, new.parameters, new.idempotency_key, new.request_fingerprint)
+            if row is not None:
+                return dict(row), True
+            existing = await conn.fetchrow(
+                "SELECT * FROM generations WHERE user_id = $1 AND idempotency_key = $2",
+                new.user_id, new.idempotency_key)
+            return dict(existing), False
+
+    async def get_generation(self, user_id: uuid.UUID, generation_id: uuid.UUID) -> dict | None:
+        async with self.connection() as conn:
+            row = await conn.fetchrow(
+                "SELECT * FROM generations WHERE id = $1 AND user_id = $2", generation_id, user_id)
+        return dict(row) if row else None
+
+    async def list_generations(self, user_id: uuid.UUID, limit: int, offset: int) -> tuple[list[dict], int]:
+        """The user's generations, newest first, and how many they have in total."""
+        async with self.connection() as conn:
+            rows = await conn.fetch(
+                "SELECT * FROM generations WHERE user_id = $1 ORDER BY created_at DESC, id DESC "
+                "LIMIT $2 OFFSET $3", user_id, limit, offset)
+            total = await conn.fetchval("SELECT count(*) FROM generations WHERE user_id = $1", user_id)
+        return [dict(r) for r in rows], total
+
+    async def count_unfinished(self, at_most: int) -> int:
+        """Pending + processing generations, counting no further than `at_most` (stays cheap)."""
+        async with self.connection() as conn:
+            return await conn.fetchval(
+                "SELECT count(*) FROM (SELECT 1 FROM generations WHERE status IN ('pending', 'processing') "
+                "LIMIT $1) AS unfinished", at_most)
+
+    # --- worker queries ----------------------------------------------------------------------
+
+    async def claim(self, owner: str, how_many: int, lease_s: float) -> list[dict]:
+        """Lease up to `how_many` runnable generations: pending ones, and processing ones whose lease expired.
+
+        SKIP LOCKED makes concurrent claimers (threads, replicas) take disjoint rows.
+        """
+        async with self.connection() as conn:
+            rows = await conn.fetch(
+                """WITH runnable AS (
+                       SELECT id FROM generations
+                       WHERE (status = 'pending' AND available_at <= now())
+                          OR (status = 'processing' AND lease_expires_at < now())
+                       ORDER BY created_at
+                       LIMIT $2
+                       FOR UPDATE SKIP LOCKED)
+                   UPDATE generations AS g
+                   SET status = 'processing', lease_owner = $1,
+                       lease_expires_at = now() + make_interval(secs => $3),
+                       attempts = g.attempts + 1, started_at = coalesce(g.started_at, now()), updated_at = now()
+                   FROM runnable WHERE g.id = runnable.id
+                   RETURNING g.*""",
+                owner, how_many, lease_s)
+        return [dict(r) for r in rows]
+
+    async def renew_lease(self, generation_id: uuid.UUID, owner: str, lease_s: float) -> bool:
+        """Extend our lease; False means we lost it (expired and claimed by someone else)."""
+        async with self.connection() as conn:
+            status = await conn.execute(
+                "UPDATE generations SET lease_expires_at = now() + make_interval(secs => $3) "
+                "WHERE id = $1 AND lease_owner = $2 AND status = 'processing'", generation_id, owner, lease_s)
+        return status.endswith(" 1")
+
+    async def save_fal_request_id(self, generation_id: uuid.UUID, owner: str, fal_request_id: str | None) -> None:
+        async with self.connection() as conn:
+            await conn.execute(
+                "UPDATE generations SET fal_request_id = $3, updated_at = now() "
+                "WHERE id = $1 AND lease_owner = $2", generation_id, owner, fal_request_id)
+
+    async def complete(self, generation_id: uuid.UUID, owner: str, storage_path: str, image_url: str) -> bool:
+        return await self._finish(generation_id, owner, "completed", storage_path=storage_path, image_url=image_url)
+
+    async def fail(self, generation_id: uuid.UUID, owner: str, error: str) -> bool:
+        return await self._finish(generation_id, owner, "failed", error=error)
+
+    async def _finish(self, generation_id: uuid.UUID, owner: str, status: str, *, storage_path: str | None = None,
+                      image_url: str | None = None, error: str | None = None) -> bool:
+        async with self.connection() as conn:
+            result = await conn.execute(
+                """UPDATE generations SET status = $3, storage_path = $4, image_url = $5, error = $6,
+                          lease_owner = NULL, lease_expires_at = NULL, completed_at = now(), updated_at = now()
+                   WHERE id = $1 AND lease_owner = $2 AND status = 'processing'""",
+                generation_id, owner, status, storage_path, image_url, error)
+        return result.endswith(" 1")
+
+    async def release(self, generation_id: uuid.UUID, owner: str, delay_s: float = 0.0) -> None:
+        """Give a leased generation back to the queue (shutdown, or waiting for a breaker to close)."""
+        async with self.connection() as conn:
+            await conn.execute(
+                """UPDATE generations SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,
+                          available_at = now() + make_interval(secs => $3), updated_at = now()
+                   WHERE id = $1 AND lease_owner = $2 AND status = 'processing'""",
+                generation_id, owner, delay_s)

@@ -1,0 +1,16 @@
+"""One embedded stack for the whole chaos session; the runner restarts its service per scenario."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from chaos.runner import EmbeddedTarget
+from chaos.stack import EmbeddedStack
+
+
+@pytest.fixture(scope="session")
+def chaos_target(tmp_path_factory) -> Iterator[EmbeddedTarget]:
+    with EmbeddedStack(base_dir=tmp_path_factory.mktemp("chaos-stack")) as stack:
+        yield EmbeddedTarget(stack)

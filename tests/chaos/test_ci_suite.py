@@ -1,0 +1,77 @@
+"""The `ci` suite, scenario by scenario and profile by profile, on one session stack; the claims
+audit on those results; and real-stack proofs that checks turn to fail when what they guard breaks."""
+
+from __future__ import annotations
+
+import pytest
+
+from chaos.claims import audit
+from chaos.runner import run_suite
+from chaos.scenarios.catalogue import load_catalogue, suite
+from chaos.verdicts import ScenarioResult
+
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(180)]
+
+CATALOGUE = load_catalogue()
+CI = suite("ci", CATALOGUE)
+_results: dict[tuple[str, str], ScenarioResult] = {}
+
+
+def run_once(target, name: str, profile: str) -> ScenarioResult:
+    """Each scenario x profile runs once per session; the claims test reuses the results."""
+    if (name, profile) not in _results:
+        [_results[name, profile]] = run_suite(target, [CATALOGUE[name]], [profile])
+    return _results[name, profile]
+
+
+def failed_checks(result: ScenarioResult) -> list[str]:
+    return [f"{c.name}: expected {c.expected}, observed {c.observed}" for c in result.checks if not c.passed]
+
+
+@pytest.mark.parametrize("profile", ["hardened", "report"])
+@pytest.mark.parametrize("name", [s.name for s in CI])
+def test_ci_scenario(chaos_target, name, profile):
+    result = run_once(chaos_target, name, profile)
+    assert result.error is None, result.error
+    assert result.metrics["requests"] > 0
+    assert result.passed, failed_checks(result)
+
+
+def test_claims_audit_tells_the_profiles_apart(chaos_target):
+    results = [run_once(chaos_target, "retry_backoff", p) for p in ("hardened", "report")]
+    claims = {(c.key, c.profile): c for c in audit(results)}
+    assert claims["retries", "hardened"].held, claims["retries", "hardened"].evidence
+    report_retries = claims["retries", "report"]
+    assert report_retries.measured and not report_retries.held, report_retries.evidence
+
+
+def variant(name: str, **service_env: str):
+    scenario = CATALOGUE[name]
+    return scenario.model_copy(update={"service_env": {**scenario.service_env, **service_env}})
+
+
+def check(result: ScenarioResult, metric: str):
+    return next(c for c in result.checks if c.name == metric)
+
+
+def test_a_breaker_that_never_opens_fails_the_scenario(chaos_target):
+    never = variant("fal_down", GENCHAOS_BREAKER_FAILURE_THRESHOLD="100000",
+                    GENCHAOS_BREAKER_MIN_CALLS_IN_WINDOW="100000")
+    [result] = run_suite(chaos_target, [never], ["hardened"])
+    assert result.error is None, result.error
+    assert result.verdict == "fail" and check(result, "breaker_opened").observed is False
+
+
+def test_retries_set_to_one_fail_the_retry_check(chaos_target):
+    [result] = run_suite(chaos_target, [variant("retry_backoff", GENCHAOS_RETRY_ATTEMPTS="1")], ["hardened"])
+    assert result.error is None, result.error
+    attempts = check(result, "max_fal_submissions_per_generation")
+    assert not attempts.passed and attempts.observed == 1
+
+
+def test_a_recovery_slower_than_allowed_fails_the_recovery_check(chaos_target):
+    slow = variant("fal_down", GENCHAOS_BREAKER_RECOVERY_TIMEOUT_S="9")
+    [result] = run_suite(chaos_target, [slow], ["hardened"])
+    assert result.error is None, result.error
+    recovery = check(result, "recovery_s")
+    assert not recovery.passed, recovery

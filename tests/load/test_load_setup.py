@@ -1,0 +1,110 @@
+"""Bad input to `genchaos load` and to the locustfile is a clear error with exit code 2, and a
+scenario fills in the Locust options a user did not give. No stack is started here."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from chaos.stack import StackInfo
+from loadtests.options import LoadSetupError, resolve
+from tests.load.helpers import LOCUSTFILE, write_scenario
+
+pytestmark = pytest.mark.load
+
+
+def genchaos_load(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "chaos", "load", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_unknown_scenario_is_a_usage_error_naming_it():
+    result = genchaos_load("--scenario", "no_such_scenario")
+    assert result.returncode == 2
+    assert "no_such_scenario" in result.stderr and "genchaos scenarios" in result.stderr
+
+
+def test_malformed_run_time_is_rejected_by_the_parser():
+    result = genchaos_load("--scenario", "baseline", "--run-time", "soon")
+    assert result.returncode == 2
+    assert "'soon' is not a run time" in result.stderr
+
+
+def test_missing_stack_file_is_a_setup_error(tmp_path: Path):
+    result = genchaos_load("--scenario", "baseline", "--stack-file", str(tmp_path / "absent.json"),
+                           "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "absent.json does not exist" in result.stderr
+
+
+def test_a_run_without_scenario_needs_a_run_time():
+    result = genchaos_load("--users", "2")
+    assert result.returncode == 2
+    assert "--run-time" in result.stderr
+
+
+def test_locustfile_without_a_target_exits_2_with_a_message():
+    result = subprocess.run([sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-t", "1"],
+                            capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "give --stack-file" in result.stderr
+
+
+def fake_stack(tmp_path: Path) -> Path:
+    path = tmp_path / "stack.json"
+    StackInfo(service_url="http://127.0.0.1:1", toxiproxy_url="http://127.0.0.1:2", proxies={}, database_url="",
+              fal_url="https://127.0.0.1:3", fal_key="", storage_url="", service_key="", ca_bundle="",
+              jwt_secret="s3cret", jwt_issuer="http://issuer", profile="hardened", timing="fast",
+              fal_admin_url="https://127.0.0.1:4", storage_admin_url="http://127.0.0.1:5",
+              database_direct_url="").dump(path)
+    return path
+
+
+def environment(**options) -> SimpleNamespace:
+    """What Locust hands the init event: parsed options (defaults as Locust and options.py set them)."""
+    defaults = dict(stack_file="", scenario="", scenario_file="", summary_file="", generate_weight=10,
+                    list_weight=1, think_min=None, think_max=None, user_pace=0.0, honour_retry_after=False,
+                    poll_interval=0.1, generation_timeout=None, jwt_secret="", jwt_issuer="", host=None,
+                    num_users=None, spawn_rate=None, run_time=None, stop_timeout=0)
+    return SimpleNamespace(parsed_options=SimpleNamespace(**{**defaults, **options}), host=None, stop_timeout=0)
+
+
+def test_scenario_fills_users_run_time_think_time_and_target(tmp_path: Path):
+    scenario = write_scenario(tmp_path, "closed", load={"clients": 7, "duration_s": 9, "think_s": 0.3, "drain_s": 4},
+                              checks=[{"metric": "success_rate", "min": 0.9}])
+    env = environment(stack_file=str(fake_stack(tmp_path)), scenario_file=str(scenario))
+    plan = resolve(env)
+    options = env.parsed_options
+    assert plan.scenario.name == "closed"
+    assert (options.num_users, options.spawn_rate, options.run_time) == (7, 7.0, 9)
+    assert (options.think_min, options.think_max, options.generation_timeout) == (0.3, 0.3, 4)
+    assert env.host == "http://127.0.0.1:1" and options.jwt_secret == "s3cret"
+    assert env.stop_timeout > options.generation_timeout  # users may finish the generation they follow
+
+
+def test_explicit_options_win_and_an_arrival_rate_becomes_a_pace(tmp_path: Path):
+    scenario = write_scenario(tmp_path, "open", load={"rate_per_s": 6, "duration_s": 10},
+                              checks=[{"metric": "success_rate", "min": 0.9}])
+    env = environment(stack_file=str(fake_stack(tmp_path)), scenario_file=str(scenario), num_users=3, run_time=4)
+    resolve(env)
+    options = env.parsed_options
+    assert (options.num_users, options.run_time) == (3, 4)
+    assert options.user_pace == pytest.approx(2.0)  # 3 users at 2 generations/s each make the 6/s
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"generate_weight": 0, "list_weight": 0}, "not both 0"),
+    ({"think_min": 2.0, "think_max": 1.0}, "--think-min"),
+    ({"scenario": "baseline", "scenario_file": "x.yaml"}, "not both"),
+    ({"scenario": "fal_down", "stack_file": "", "jwt_secret": "s", "jwt_issuer": "i", "host": "http://h"},
+     "fault timeline"),
+])
+def test_bad_settings_are_named(tmp_path: Path, options: dict, message: str):
+    base = {"stack_file": str(fake_stack(tmp_path))}
+    env = environment(**{**base, **options})
+    env.host = env.parsed_options.host
+    with pytest.raises(LoadSetupError, match=message):
+        resolve(env)

@@ -1,0 +1,34 @@
+"""The OTLP/JSON lines file is real OTLP JSON: hex ids, parent links, attributes, one request per line."""
+
+from __future__ import annotations
+
+import json
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+from service.otlp_file import OtlpJsonLinesExporter
+
+
+def test_spans_are_written_as_otlp_json_lines(tmp_path):
+    path = tmp_path / "traces.jsonl"
+    provider = TracerProvider(resource=Resource.create({"service.name": "genchaos-service"}))
+    provider.add_span_processor(SimpleSpanProcessor(OtlpJsonLinesExporter(path)))
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("generation") as parent:
+        with tracer.start_as_current_span("fal.attempt", attributes={"genchaos.attempt": 2}):
+            pass
+    provider.shutdown()
+
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    spans = [span for line in lines for rs in line["resourceSpans"] for ss in rs["scopeSpans"] for span in ss["spans"]]
+    by_name = {span["name"]: span for span in spans}
+    trace_id = format(parent.get_span_context().trace_id, "032x")
+    assert by_name["generation"]["traceId"] == trace_id
+    assert by_name["fal.attempt"]["parentSpanId"] == by_name["generation"]["spanId"]
+    assert len(by_name["generation"]["spanId"]) == 16
+    assert {"key": "genchaos.attempt", "value": {"intValue": "2"}} in by_name["fal.attempt"]["attributes"]
+    resource_attributes = lines[0]["resourceSpans"][0]["resource"]["attributes"]
+    assert {"key": "service.name", "value": {"stringValue": "genchaos-service"}} in resource_attributes
+    assert isinstance(by_name["generation"]["kind"], int)

@@ -1,0 +1,130 @@
+"""The scenario format, the catalogue and the `run`/`scenarios` commands' argument handling."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from chaos.commands import run as run_command
+from chaos.commands import scenarios as scenarios_command
+from chaos.scenarios.catalogue import ScenarioError, load_catalogue, load_scenario, select, suite
+
+REQUIRED = {"baseline", "fal_down", "fal_latency", "fal_resets", "fal_flapping", "fal_http_500", "fal_429",
+            "fal_ingress_503", "fal_stuck_jobs", "db_down", "db_latency", "db_resets", "storage_down",
+            "storage_bandwidth", "storage_timeout", "brownout", "breaker_recovery_real_timing"}
+
+VALID = """
+name: custom
+description: a custom scenario
+load: {rate_per_s: 2, duration_s: 3}
+faults:
+  - {at: 1, for: 1, down: fal}
+checks:
+  - {metric: success_rate, phase: before, min: 0.9}
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "custom.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_catalogue_has_every_required_scenario_and_the_ci_suite_is_fast():
+    catalogue = load_catalogue()
+    assert REQUIRED <= catalogue.keys()
+    assert [s.name for s in suite("full", catalogue)] == list(catalogue)
+    ci = suite("ci", catalogue)
+    assert 5 <= len(ci) < len(catalogue)
+    assert all(s.timing == "fast" and s.load.duration_s <= 12 for s in ci)
+    real = catalogue["breaker_recovery_real_timing"]
+    assert real.timing == "report" and "recovery_30s" in real.evidence
+
+
+def test_a_valid_file_loads_with_fault_timeline_and_scoped_checks(tmp_path):
+    scenario = load_scenario(write(tmp_path, VALID))
+    assert scenario.fault_windows() == [(1.0, 2.0)]
+    assert scenario.checks[0].label == "success_rate[before]"
+    assert scenario.checks[0].holds(0.95) and not scenario.checks[0].holds(0.5)
+    assert not scenario.checks[0].holds(None)
+
+
+@pytest.mark.parametrize("change, field", [
+    (("rate_per_s: 2", "rate_per_s: -2"), "load.rate_per_s"),
+    (("down: fal", "down: redis"), "faults[0].down"),
+    (("metric: success_rate", "metric: happiness"), "checks[0]"),
+    (("down: fal", "down: fal, toxic: {proxy: fal, type: latency}"), "faults[0]"),
+    (("phase: before", "phase: before, window_s: 0"), "checks[0].window_s"),
+    (("load: {rate_per_s: 2, duration_s: 3}", "load: {duration_s: 3}"), "load"),
+])
+def test_a_bad_file_names_the_file_and_the_field(tmp_path, change, field):
+    path = write(tmp_path, VALID.replace(*change))
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(path)
+    assert str(path) in str(error.value) and field in str(error.value)
+
+
+def test_run_metrics_cannot_be_scoped_to_a_phase(tmp_path):
+    path = write(tmp_path, VALID.replace("metric: success_rate, phase: before, min: 0.9",
+                                         "metric: recovery_s, phase: after, max: 3"))
+    with pytest.raises(ScenarioError, match="whole run"):
+        load_scenario(path)
+
+
+def test_broken_yaml_and_unknown_names_are_clear_errors(tmp_path):
+    with pytest.raises(ScenarioError, match="not valid YAML"):
+        load_scenario(write(tmp_path, "name: [unclosed"))
+    with pytest.raises(ScenarioError, match="cannot read"):
+        load_scenario(tmp_path / "missing.yaml")
+    catalogue = load_catalogue()
+    with pytest.raises(ScenarioError, match="unknown suite 'nightly'"):
+        suite("nightly", catalogue)
+    with pytest.raises(ScenarioError, match="unknown scenario.*nope"):
+        select(catalogue, ["baseline", "nope"])
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="genchaos")
+    subparsers = parser.add_subparsers()
+    run_command.register(subparsers)
+    scenarios_command.register(subparsers)
+    return parser.parse_args(argv)
+
+
+def test_run_exits_2_naming_file_and_field_for_a_bad_scenario_file(tmp_path, capsys):
+    path = write(tmp_path, VALID.replace("min: 0.9", "min: lots"))
+    args = parse(["run", "--scenario-file", str(path), "--out", str(tmp_path / "out")])
+    assert args.handler(args) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "checks[0].min" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_exits_2_when_the_gate_names_a_profile_not_run(tmp_path, capsys):
+    args = parse(["run", "--scenario", "baseline", "--profile", "report", "--gate", "hardened"])
+    assert args.handler(args) == 2
+    assert "--gate hardened" in capsys.readouterr().err
+
+
+def test_run_exits_2_for_a_missing_stack_file(tmp_path, capsys):
+    args = parse(["run", "--scenario", "baseline", "--stack-file", str(tmp_path / "nope.json")])
+    assert args.handler(args) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_run_selects_the_ci_suite_by_default_and_adds_named_scenarios(tmp_path):
+    ci = [s.name for s in suite("ci", load_catalogue())]
+    assert [s.name for s in run_command.choose_scenarios(parse(["run"]))] == ci
+    named = run_command.choose_scenarios(parse(["run", "--scenario", "db_latency",
+                                                "--scenario-file", str(write(tmp_path, VALID))]))
+    assert [s.name for s in named] == ["db_latency", "custom"]
+
+
+def test_scenarios_lists_one_line_per_catalogue_scenario(capsys):
+    args = parse(["scenarios"])
+    assert args.handler(args) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == len(load_catalogue())
+    assert any(line.startswith("baseline ") and "ci" in line for line in lines)

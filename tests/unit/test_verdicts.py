@@ -1,0 +1,210 @@
+"""Verdicts and claims on synthetic observations: each kind of check passes on good behaviour and
+turns to fail when the thing it guards is broken."""
+
+from __future__ import annotations
+
+import pytest
+
+from chaos.claims import audit
+from chaos.measures import SENTENCES_503, percentile
+from chaos.observations import BreakerSample, FaultWindow, Observation, RequestRecord
+from chaos.scenarios.model import Scenario
+from chaos.verdicts import judge, overall_verdict
+
+
+def ok(t: float, latency: float = 0.4) -> RequestRecord:
+    return RequestRecord(t=t, status=202, latency_s=0.01, trace_id=f"{t}", generation_id=f"g{t}",
+                         final_status="completed", terminal_t=t + latency)
+
+
+def refused(t: float, retry_after: str | None = "1", reason: str = "breaker_open",
+            detail: str | None = None) -> RequestRecord:
+    return RequestRecord(t=t, status=503, latency_s=0.01, trace_id=f"{t}", retry_after=retry_after,
+                         reason_503=reason, detail=detail if detail is not None else SENTENCES_503[reason])
+
+
+def scenario(checks: list[dict], faults: list[dict] | None = None, **extra) -> Scenario:
+    return Scenario.model_validate({"name": "synthetic", "description": "synthetic",
+                                    "load": {"rate_per_s": 4, "duration_s": 10},
+                                    "faults": faults or [], "checks": checks, **extra})
+
+
+def observation(requests: list[RequestRecord], *, windows=((2.0, 5.0),), samples=(), fal_log=(),
+                profile: str = "hardened", failures_when_opened: float | None = None) -> Observation:
+    return Observation(scenario="synthetic", profile=profile, timing="fast", started_at=0.0, duration_s=10.0,
+                       requests=list(requests), breaker_samples=list(samples),
+                       fault_windows=[FaultWindow(s, e, "fal proxy down") for s, e in windows],
+                       fal_log=list(fal_log), failures_when_opened=failures_when_opened)
+
+
+def breaker(timeline: list[tuple[float, str]]) -> list[BreakerSample]:
+    return [BreakerSample(t, {"fal": state}) for t, state in timeline]
+
+
+DOWN = [{"at": 2, "for": 3, "down": "fal"}]
+# Healthy before 2 s, refused during the fault, healthy again from 5.5 s.
+HEALTHY_RUN = ([ok(t / 4) for t in range(0, 8)] + [refused(2 + t / 4) for t in range(12)]
+               + [ok(5.5 + t / 4) for t in range(16)])
+OPEN_THEN_CLOSED = breaker([(1.0, "closed"), (2.6, "open"), (4.6, "half_open"), (5.2, "closed")])
+
+
+def checks_of(result) -> dict:
+    return {c.name: c for c in result.checks}
+
+
+def test_a_healthy_fault_run_passes_every_kind_of_check():
+    s = scenario([{"metric": "success_rate", "phase": "before", "min": 0.99},
+                  {"metric": "rate_503", "phase": "during", "min": 0.9},
+                  {"metric": "breaker_opened", "equals": True},
+                  {"metric": "recovery_s", "max": 2},
+                  {"metric": "lost_generations", "max": 0},
+                  {"metric": "missing_retry_after", "max": 0},
+                  {"metric": "wrong_503_detail", "max": 0},
+                  {"metric": "success_rate", "phase": "after", "settle_s": 0.5, "min": 0.99}], DOWN)
+    result = judge(s, observation(HEALTHY_RUN, samples=OPEN_THEN_CLOSED))
+    assert result.verdict == "pass", [c for c in result.checks if not c.passed]
+    assert result.metrics["breaker_opened"] is True
+    assert abs(result.metrics["time_to_open_s"] - 0.6) < 1e-9
+    assert abs(result.metrics["recovery_s"] - 0.9) < 1e-9  # first success after 5 s ends at 5.9 s
+    assert result.metrics["reasons_503"] == {"breaker_open": 12}
+
+
+def test_a_breaker_that_never_opens_fails_the_breaker_check_and_claim():
+    s = scenario([{"metric": "breaker_opened", "equals": True}], DOWN, evidence=["breaker_opens"])
+    result = judge(s, observation(HEALTHY_RUN, samples=breaker([(t / 10, "closed") for t in range(100)])))
+    assert result.verdict == "fail"
+    assert checks_of(result)["breaker_opened"].observed is False
+    claim = next(c for c in audit([result]) if c.key == "breaker_opens")
+    assert not claim.held and "opened=False" in claim.evidence
+
+
+def test_breaker_claim_holds_only_near_the_threshold():
+    s = scenario([{"metric": "breaker_opened", "equals": True}], DOWN, evidence=["breaker_opens"])
+    on_time = judge(s, observation(HEALTHY_RUN, samples=OPEN_THEN_CLOSED, failures_when_opened=5))
+    late = judge(s, observation(HEALTHY_RUN, samples=OPEN_THEN_CLOSED, failures_when_opened=40))
+    assert [c.held for c in audit([on_time]) if c.key == "breaker_opens"] == [True]
+    assert [c.held for c in audit([late]) if c.key == "breaker_opens"] == [False]
+
+
+def test_a_slow_recovery_fails_the_recovery_check():
+    slow = breaker([(2.6, "open"), (9.0, "closed")])
+    s = scenario([{"metric": "recovery_s", "max": 2}], DOWN)
+    result = judge(s, observation(HEALTHY_RUN, samples=slow))
+    assert result.verdict == "fail"
+    assert checks_of(result)["recovery_s"].observed == 4.0  # closed at 9 s, fault ended at 5 s
+
+
+def test_a_breaker_that_never_closes_has_no_recovery_and_fails():
+    s = scenario([{"metric": "recovery_s", "max": 30}], DOWN)
+    result = judge(s, observation(HEALTHY_RUN, samples=breaker([(2.6, "open"), (9.9, "open")])))
+    assert checks_of(result)["recovery_s"].observed is None and result.verdict == "fail"
+
+
+def test_a_503_without_retry_after_or_sentence_fails_checks_and_claim():
+    requests = [ok(0.5), refused(2.5, retry_after=None), refused(3.0, detail="Service Unavailable"), ok(6)]
+    s = scenario([{"metric": "missing_retry_after", "max": 0}, {"metric": "wrong_503_detail", "max": 0}], DOWN)
+    result = judge(s, observation(requests))
+    found = checks_of(result)
+    assert found["missing_retry_after"].observed == 1 and not found["missing_retry_after"].passed
+    assert found["wrong_503_detail"].observed == 1 and not found["wrong_503_detail"].passed
+    claim = next(c for c in audit([result]) if c.key == "specific_503s")
+    assert not claim.held and "1 without a whole-seconds Retry-After" in claim.evidence
+
+
+def test_a_generation_never_terminal_counts_as_lost():
+    dropped = RequestRecord(t=1.0, status=202, latency_s=0.01, trace_id="x", generation_id="g-dropped")
+    s = scenario([{"metric": "lost_generations", "max": 0}])
+    result = judge(s, observation([ok(0.5), dropped], windows=()))
+    assert result.verdict == "fail" and result.metrics["lost_generations"] == 1
+
+
+def test_phase_scoping_keeps_fault_time_out_of_the_steady_state():
+    s = scenario([{"metric": "success_rate", "phase": "before", "min": 0.99},
+                  {"metric": "success_rate", "min": 0.99}], DOWN)
+    found = checks_of(judge(s, observation(HEALTHY_RUN)))
+    assert found["success_rate[before]"].passed
+    assert not found["success_rate"].passed
+
+
+def test_a_sliding_window_catches_a_dip_the_average_hides():
+    requests = [ok(t / 10) for t in range(100)]
+    for record in requests[40:50]:  # one bad second out of ten
+        record.final_status, record.terminal_t = "failed", record.t + 0.1
+    s = scenario([{"metric": "success_rate", "min": 0.85},
+                  {"metric": "success_rate", "window_s": 1, "min": 0.85, "min_requests": 5}])
+    found = checks_of(judge(s, observation(requests, windows=())))
+    assert found["success_rate"].passed
+    window = found["success_rate[every 1s]"]
+    assert not window.passed and window.observed <= 0.1
+
+
+def test_checks_can_be_limited_to_one_profile():
+    s = scenario([{"metric": "success_rate", "min": 0.99, "profiles": ["hardened"]}])
+    bad = observation([refused(1.0)], windows=(), profile="report")
+    assert judge(s, bad).checks == []
+
+
+def fal_submissions(delays: list[float], generations: int = 4) -> list[dict]:
+    log = []
+    for g in range(generations):
+        t = float(g)
+        log.append({"t": t, "kind": "submit", "status": 500, "generation_id": f"g{g}"})
+        for delay in delays:
+            t += delay
+            log.append({"t": t, "kind": "submit", "status": 500, "generation_id": f"g{g}"})
+    return log
+
+
+def test_retry_claim_holds_for_exponential_backoff_and_fails_for_a_fixed_delay():
+    s = scenario([{"metric": "max_fal_submissions_per_generation", "equals": 3}], evidence=["retries"])
+    exponential = judge(s, observation([ok(0)], windows=(), fal_log=fal_submissions([0.2, 0.4])))
+    fixed = judge(s, observation([ok(0)], windows=(), fal_log=fal_submissions([0.2, 0.2]), profile="report"))
+    claims = {c.profile: c for c in audit([exponential, fixed]) if c.key == "retries"}
+    assert claims["hardened"].held
+    assert not claims["report"].held and "x1.00" in claims["report"].evidence
+    assert exponential.metrics["retry_gaps_s"] == pytest.approx([0.2, 0.4])
+
+
+def test_retries_set_to_one_fail_the_attempts_check_and_leave_the_claim_unmeasured():
+    s = scenario([{"metric": "max_fal_submissions_per_generation", "equals": 3}], evidence=["retries"])
+    once = judge(s, observation([ok(0)], windows=(), fal_log=fal_submissions([])))
+    assert once.verdict == "fail" and checks_of(once)["max_fal_submissions_per_generation"].observed == 1
+    claim = next(c for c in audit([once]) if c.key == "retries")
+    assert not claim.held and not claim.measured
+
+
+def test_duplicate_fal_jobs_count_extra_accepted_submissions_of_one_generation():
+    log = [{"t": 0.1, "kind": "submit", "status": 200, "generation_id": "g1"},
+           {"t": 3.2, "kind": "submit", "status": 200, "generation_id": "g1"},
+           {"t": 0.5, "kind": "submit", "status": 200, "generation_id": "g2"}]
+    s = scenario([{"metric": "duplicate_fal_jobs", "max": 0}])
+    result = judge(s, observation([ok(0), ok(0.4)], windows=(), fal_log=log))
+    assert result.verdict == "fail" and result.metrics["duplicate_fal_jobs"] == 1
+    assert result.metrics["fal_submissions_per_generation"] == 1.5
+
+
+def test_steady_state_and_auth_claims():
+    s = scenario([{"metric": "requests", "min": 1}], DOWN, settle_s=0.5)
+    good = judge(s, observation(HEALTHY_RUN))
+    unauthorised = RequestRecord(t=0.3, status=401, latency_s=0.01, trace_id="a", detail="Invalid token")
+    bad = judge(s, observation([*HEALTHY_RUN, unauthorised], profile="report"))
+    claims = {(c.key, c.profile): c for c in audit([good, bad])}
+    assert claims[("steady_state", "hardened")].held
+    assert claims[("valid_tokens", "hardened")].held
+    assert not claims[("valid_tokens", "report")].held
+    assert not claims[("steady_state", "report")].held  # 1 failure in 25 steady requests is under 99.5%
+
+
+def test_overall_verdict_only_looks_at_gated_profiles():
+    s = scenario([{"metric": "success_rate", "min": 0.99}])
+    passing = judge(s, observation([ok(1)], windows=()))
+    failing = judge(s, observation([refused(1)], windows=(), profile="report"))
+    assert overall_verdict([passing, failing], ["hardened"]) == "pass"
+    assert overall_verdict([passing, failing], ["report", "hardened"]) == "fail"
+    assert overall_verdict([], ["hardened"]) == "fail"
+
+
+def test_percentile_is_nearest_rank():
+    assert percentile([], 50) is None
+    assert percentile([3, 1, 2, 4], 50) == 2
+    assert percentile(range(1, 101), 99) == 99
