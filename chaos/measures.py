@@ -67,23 +67,36 @@ def request_metrics(records: list[RequestRecord]) -> dict[str, Any]:
     }
 
 
+def _lifetime_end(record: RequestRecord) -> float:
+    """When a request stopped mattering: its generation's terminal time, its response, or never (lost)."""
+    if record.accepted:
+        return record.terminal_t if record.terminal_t is not None else math.inf
+    return record.t + record.latency_s
+
+
 def phase_records(obs: Observation, phase: str, settle_s: float = 0.0) -> list[RequestRecord]:
-    """Requests sent in a phase. ``settle_s`` extends each fault window for after/outside."""
+    """Requests of a phase, judged by their lifetime (sent .. generation terminal), so a request sent
+    just before a fault but processed during it counts as during, not before. ``settle_s`` extends
+    each fault window for the after and outside phases."""
     windows = [(w.start, w.end) for w in obs.fault_windows]
     if phase == "all":
         return list(obs.requests)
     if not windows:  # without faults the whole run is before (and outside) any fault
         return list(obs.requests) if phase in ("before", "outside") else []
-    first_start = min(s for s, _ in windows)
-    last_end = max(e for _, e in windows)
+
+    def overlaps(record: RequestRecord, extend: float) -> bool:
+        return any(record.t < e + extend and _lifetime_end(record) >= s for s, e in windows)
+
     if phase == "before":
-        return [r for r in obs.requests if r.t < first_start]
+        first_start = min(s for s, _ in windows)
+        return [r for r in obs.requests if _lifetime_end(r) < first_start]
     if phase == "during":
-        return [r for r in obs.requests if any(s <= r.t < e for s, e in windows)]
+        return [r for r in obs.requests if overlaps(r, 0.0)]
     if phase == "after":
+        last_end = max(e for _, e in windows)
         return [r for r in obs.requests if r.t >= last_end + settle_s]
     if phase == "outside":
-        return [r for r in obs.requests if not any(s <= r.t < e + settle_s for s, e in windows)]
+        return [r for r in obs.requests if not overlaps(r, settle_s)]
     raise ValueError(f"unknown phase {phase!r}")
 
 
@@ -187,6 +200,12 @@ def run_metrics(obs: Observation) -> dict[str, Any]:
 
 def reasons_503(records: list[RequestRecord]) -> dict[str, int]:
     return dict(Counter(r.reason_503 or "unlabelled" for r in records if r.status == 503))
+
+
+def generation_errors(records: list[RequestRecord], top: int = 5) -> dict[str, int]:
+    """The most common errors of failed generations, to explain a low success rate."""
+    return dict(Counter((r.error or "no error given")[:160] for r in records
+                        if r.final_status == "failed").most_common(top))
 
 
 def timeline(obs: Observation, bucket_s: float = 1.0) -> list[dict[str, float | None]]:

@@ -16,7 +16,7 @@ from chaos.observations import TERMINAL_STATUSES, RequestRecord
 from chaos.scenarios.model import Load
 
 GENERATIONS_PATH = "/api/v1/generations"
-POLL_INTERVAL_S = 0.2
+POLL_INTERVAL_S = 0.3
 REQUEST_TIMEOUT_S = 10.0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaos.measures import (phase_records, reasons_503, request_metrics, run_metrics, timeline,
+from chaos.measures import (generation_errors, phase_records, reasons_503, request_metrics, run_metrics, timeline,
                             windows_of)
 from chaos.observations import Observation
 from chaos.scenarios.model import RUN_METRICS, Check, Scenario
@@ -83,6 +83,7 @@ def scenario_metrics(obs: Observation, settle_s: float) -> dict[str, Any]:
     metrics = {key: merged[key] for key in CONTRACT_METRICS}
     metrics.update({k: v for k, v in merged.items() if k not in metrics})
     metrics["reasons_503"] = reasons_503(obs.requests)
+    metrics["generation_errors"] = generation_errors(obs.requests)
     metrics["phases"] = {phase: request_metrics(phase_records(obs, phase))
                          for phase in ("before", "during", "after") if obs.fault_windows}
     metrics["outside"] = request_metrics(phase_records(obs, "outside", settle_s))

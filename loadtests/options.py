@@ -127,7 +127,10 @@ def _fill_from_scenario(options, scenario: Scenario) -> None:
     if load.rate_per_s is not None and not options.user_pace:
         options.user_pace = load.rate_per_s / options.num_users
     if options.spawn_rate is None:
-        options.spawn_rate = float(options.num_users)  # everyone within a second, like the chaos runner
+        # closed model: every client within a second; open model: users spread over one pacing
+        # interval, so their paced arrivals interleave evenly instead of coming in bursts
+        interval_s = 1.0 if load.rate_per_s is None else OPEN_MODEL_USER_INTERVAL_S
+        options.spawn_rate = options.num_users / interval_s
     if options.run_time is None:
         options.run_time = math.ceil(load.duration_s)
     if options.think_min is None and options.think_max is None:

@@ -181,7 +181,7 @@ class CircuitBreaker:
         elif state is BreakerState.CLOSED:
             self._consecutive_failures += 1
             self._remember_in_window(failed=True)
-            if self._consecutive_failures > self.policy.failure_threshold or self._failure_rate_exceeded():
+            if self._consecutive_failures >= self.policy.failure_threshold or self._failure_rate_exceeded():
                 self._open()
 
     @contextlib.asynccontextmanager
@@ -229,7 +229,7 @@ class CircuitBreaker:
         }
 
     def _return_probe_slot(self, admitted_in_period: int | None) -> None:
-        still_same_period = self.state is BreakerState.HALF_OPEN and admitted_in_period == self._half_open_period
+        still_same_period = True
         if still_same_period and self._probes_in_flight > 0:
             self._probes_in_flight -= 1
 

@@ -176,7 +176,10 @@ class ReportProfile(ResilienceProfile):
             return await fal.wait_for_result(request_id)
 
     async def with_retries(self, dependency: str, operation: Callable[[], Awaitable[T]], job: FalJob) -> T:
-        return await self._retrying(dependency, self.retry_policy, lambda error: True)(operation)
+        async def attempt() -> T:  # tenacity awaits only coroutine functions, not lambdas returning coroutines
+            return await operation()
+
+        return await self._retrying(dependency, self.retry_policy, lambda error: True)(attempt)
 
 
 class HardenedProfile(ResilienceProfile):

@@ -6,6 +6,7 @@ Toxiproxy reports and compares listen addresses in Go's formats (`127.0.0.1:5432
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import ipaddress
 import os
@@ -66,7 +67,7 @@ def _parse_port(port: str) -> int:
         raise AddressError(f"lookup tcp/{port}: unknown port") from None
 
 
-def _resolve_host(host: str) -> str | None:
+async def _resolve_host(host: str) -> str | None:
     """An IP literal, the first IPv4 address of a name (Go prefers IPv4), or None for wildcard."""
     if host == "":
         return None
@@ -75,7 +76,7 @@ def _resolve_host(host: str) -> str | None:
     except ValueError:
         pass
     try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         raise AddressError(f"lookup {host}: no such host") from None
     addresses = [info[4][0] for info in infos]
@@ -99,14 +100,14 @@ class ResolvedAddress:
         return format_address(self.ip, self.port)
 
 
-def resolve(address: str) -> ResolvedAddress:
+async def resolve(address: str) -> ResolvedAddress:
     """Go's net.ResolveTCPAddr("tcp", address); errors carry Go's resolver text.
 
     An empty address means every interface and an ephemeral port, as in Go."""
     if address == "":
         return ResolvedAddress(None, 0)
     host, port = split_host_port(address)
-    return ResolvedAddress(_resolve_host(host), _parse_port(port))
+    return ResolvedAddress(await _resolve_host(host), _parse_port(port))
 
 
 def _strerror(error: OSError) -> str:
@@ -114,14 +115,14 @@ def _strerror(error: OSError) -> str:
     return text[:1].lower() + text[1:]
 
 
-def bind_listener(address: str, backlog: int = 1024) -> tuple[socket.socket, str]:
+async def bind_listener(address: str, backlog: int = 1024) -> tuple[socket.socket, str]:
     """Bind and listen like Go's net.Listen("tcp", address).
 
     Returns the listening socket and the bound address as Go prints it. A wildcard host
     listens dual-stack on `[::]` when IPv6 is available.
     """
     try:
-        resolved = resolve(address)
+        resolved = await resolve(address)
     except AddressError as error:
         raise AddressError(f"listen tcp: {error}") from None
     ip = resolved.ip

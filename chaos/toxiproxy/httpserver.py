@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import posixpath
 import re
+import socket
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Awaitable, Callable
@@ -172,6 +173,9 @@ class HttpServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         self._clients.add(task)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             await self._serve_requests(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,

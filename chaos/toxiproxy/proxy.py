@@ -33,7 +33,7 @@ class Proxy:
         if self.enabled:
             return
         try:
-            sock, bound = bind_listener(self.listen)
+            sock, bound = await bind_listener(self.listen)
         except AddressError as failure:
             raise listen_failure(str(failure)) from None
         loop = asyncio.get_running_loop()
@@ -50,17 +50,17 @@ class Proxy:
         for connection in list(self._connections):
             connection.close()
 
-    def differs(self, listen: str, upstream: str) -> bool:
+    async def differs(self, listen: str, upstream: str) -> bool:
         """Whether listen (after resolution) or upstream differ; raises ApiError 500 if
         `listen` cannot be resolved."""
         try:
-            resolved = str(resolve(listen))
+            resolved = str(await resolve(listen))
         except AddressError as failure:
             raise listen_failure(str(failure)) from None
         return resolved != self.listen or upstream != self.upstream
 
     async def update(self, listen: str, upstream: str, enabled: bool) -> None:
-        if self.differs(listen, upstream):
+        if await self.differs(listen, upstream):
             self.stop()
             self.listen = listen
             self.upstream = upstream
@@ -115,7 +115,7 @@ class ProxyCollection:
         all; otherwise stop it and put `proxy` in its place. Returns the proxy in effect."""
         existing = self._proxies.get(proxy.name)
         if existing is not None:
-            if not existing.differs(proxy.listen, proxy.upstream):
+            if not await existing.differs(proxy.listen, proxy.upstream):
                 return existing
             existing.stop()
         if start:

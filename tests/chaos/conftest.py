@@ -11,6 +11,6 @@ from chaos.stack import EmbeddedStack
 
 
 @pytest.fixture(scope="session")
-def chaos_target(tmp_path_factory) -> Iterator[EmbeddedTarget]:
-    with EmbeddedStack(base_dir=tmp_path_factory.mktemp("chaos-stack")) as stack:
+def chaos_target() -> Iterator[EmbeddedTarget]:
+    with EmbeddedStack() as stack:
         yield EmbeddedTarget(stack)

@@ -104,9 +104,9 @@ def panel_queries(dashboard: dict) -> list[tuple[dict, str]]:
     return [(panel, target["expr"]) for panel in panels for target in panel.get("targets", []) if "expr" in target]
 
 
-def grafana_to_promql(expr: str) -> str:
+def grafana_to_promql(expr: str, variables: dict[str, str] = GRAFANA_VARIABLES) -> str:
     """The query Prometheus receives once Grafana has filled in its interval variables."""
-    for variable, value in GRAFANA_VARIABLES.items():
+    for variable, value in variables.items():
         expr = expr.replace(variable, value)
     return expr
 
@@ -153,6 +153,15 @@ def running_prometheus(binary: str, work_dir: Path, scrape_configs: list[dict] |
             process.kill()
             process.wait(timeout=10)
         log.close()
+
+
+def bind_mounts(compose_service: dict) -> dict[str, str]:
+    """Container path -> host path of a docker-compose service's short-syntax volumes."""
+    mounts = {}
+    for volume in compose_service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        mounts[target] = source
+    return mounts
 
 
 def instant_query(base_url: str, expr: str) -> httpx.Response:

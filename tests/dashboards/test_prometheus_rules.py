@@ -58,7 +58,7 @@ def test_rule_unit_tests_catch_a_wrong_burn_rate_threshold(promtool, tmp_path):
     shutil.copytree(PROMETHEUS_DIR, copy)
     alerts_file = copy / "rules" / "genchaos-alerts.rules.yml"
     alerts_file.write_text(alerts_file.read_text().replace("> 14.4", "> 28.8"))
-    result = run(promtool, "test", "rules", *sorted((copy / "tests").glob("*.yml")), cwd=copy / "tests")
+    result = run(promtool, "test", "rules", "burn-rate-alerts.test.yml", cwd=copy / "tests")
     assert result.returncode != 0
     assert "GenchaosErrorBudgetBurnFast" in result.stdout + result.stderr
 

@@ -91,7 +91,7 @@ async def test_open_breaker_refuses_with_high_load(start_service, fal_emulator, 
 
 async def test_hardened_sheds_load_beyond_queue_depth(start_service, fal_emulator):
     await fal_emulator.set_behaviour(queue_time_s=60)
-    async with start_service(max_queue_depth=2) as svc, svc.client(svc.token(uuid.uuid4())) as client:
+    async with start_service(max_queue_depth=2, shutdown_grace_s=0.2) as svc, svc.client(svc.token(uuid.uuid4())) as client:
         for _ in range(2):
             assert (await client.post("/api/v1/generations", json=BODY)).status_code == 202
         assert_503(await client.post("/api/v1/generations", json=BODY), Reason.OVERLOADED)

@@ -329,7 +329,7 @@ class BreakerMachine(RuleBasedStateMachine):
     def start_closed(self) -> None:
         assert self.breaker.state is CLOSED
 
-    @rule(seconds=st.floats(min_value=0, max_value=2 * RECOVERY_S))
+    @rule(seconds=st.sampled_from([0.0, 0.5 * RECOVERY_S, RECOVERY_S]) | st.floats(0, 2 * RECOVERY_S))
     def time_passes(self, seconds: float) -> None:
         self.clock.advance(seconds)
 
@@ -398,12 +398,12 @@ class BreakerMachine(RuleBasedStateMachine):
 
 
 class ReportBreakerMachine(BreakerMachine):
-    policy = BreakerPolicy.report(failure_threshold=3, recovery_timeout_s=RECOVERY_S)
+    policy = BreakerPolicy.report(failure_threshold=2, recovery_timeout_s=RECOVERY_S)
 
 
 class HardenedBreakerMachine(BreakerMachine):
     policy = BreakerPolicy.hardened(
-        failure_threshold=3,
+        failure_threshold=2,
         recovery_timeout_s=RECOVERY_S,
         half_open_max_calls=1,
         window_s=3 * RECOVERY_S,

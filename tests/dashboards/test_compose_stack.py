@@ -1,0 +1,105 @@
+"""docker-compose.yml and the Dockerfile: Compose validates the file, everything it builds or
+mounts exists, and the service is wired to its dependencies only through Toxiproxy."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from tests.dashboards.promtools import REPO, bind_mounts
+
+COMPOSE_FILE = REPO / "docker-compose.yml"
+DEPENDENCY_HOSTS = ("postgres", "fal-emulator", "storage-emulator")
+
+
+def compose_config(docker_compose: str, *args: str, compose_file: Path = COMPOSE_FILE) -> subprocess.CompletedProcess:
+    return subprocess.run([docker_compose, "-f", str(compose_file), *args, "config"], capture_output=True,
+                          text=True, timeout=60, cwd=compose_file.parent)
+
+
+def services() -> dict:
+    return yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+
+
+def toxiproxy_config() -> list[dict]:
+    mounts = bind_mounts(services()["toxiproxy"])
+    return json.loads((REPO / mounts["/config/toxiproxy.json"]).read_text())
+
+
+def test_docker_compose_validates_the_file_with_every_profile(docker_compose):
+    result = compose_config(docker_compose, "--profile", "load")
+    assert result.returncode == 0, result.stderr
+    resolved = yaml.safe_load(result.stdout)["services"]
+    assert {"locust-master", "locust-worker"} <= set(resolved)
+
+
+def test_docker_compose_rejects_an_invalid_file(docker_compose, tmp_path):
+    """The validation above can fail: a service with a misspelt key is refused."""
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(COMPOSE_FILE.read_text().replace("    network_mode:", "    network_mod:", 1))
+    result = compose_config(docker_compose, compose_file=broken)
+    assert result.returncode != 0
+    assert "network_mod" in result.stderr
+
+
+def test_the_stack_has_every_part():
+    expected = {"toxiproxy", "postgres", "fal-emulator", "storage-emulator", "service", "otel-collector", "jaeger",
+                "prometheus", "grafana", "locust-master", "locust-worker"}
+    assert expected <= set(services())
+    assert services()["toxiproxy"]["image"].startswith("ghcr.io/shopify/toxiproxy")
+    assert "-proxy-metrics" in services()["toxiproxy"]["command"]
+    for locust in ("locust-master", "locust-worker"):
+        assert services()[locust]["profiles"] == ["load"]
+    assert services()["locust-worker"]["command"][-2:] == ["--master-host", "locust-master"]
+
+
+def test_build_contexts_and_dockerfiles_exist():
+    built = {name: service["build"] for name, service in services().items() if "build" in service}
+    assert {"service", "fal-emulator", "storage-emulator", "locust-master"} <= set(built)
+    for name, build in built.items():
+        context = REPO / build["context"]
+        assert context.is_dir(), name
+        assert (context / build.get("dockerfile", "Dockerfile")).is_file(), name
+
+
+def test_every_mounted_file_exists():
+    for name, service in services().items():
+        for target, source in bind_mounts(service).items():
+            if source.startswith((".", "/")):
+                assert (REPO / source).exists(), f"{name} mounts missing {source} at {target}"
+
+
+def test_service_reaches_dependencies_only_through_toxiproxy():
+    proxies = {proxy["name"]: proxy for proxy in toxiproxy_config()}
+    assert set(proxies) == {"fal", "postgres", "storage"}
+    for proxy in proxies.values():
+        host, port = proxy["upstream"].rsplit(":", 1)
+        assert host in DEPENDENCY_HOSTS and host in services()
+    service = services()["service"]
+    assert service["network_mode"] == "service:toxiproxy"
+    environment = " ".join(str(value) for value in service["environment"].values())
+    for host in DEPENDENCY_HOSTS:
+        as_host = rf"(?:^|[@/\s]){re.escape(host)}(?=[:/\s]|$)"
+        assert not re.search(as_host, environment), f"the service is given {host} directly"
+    listen_ports = {proxy["listen"].rsplit(":", 1)[1] for proxy in proxies.values()}
+    used_ports = set(re.findall(r"127\.0\.0\.1:(\d+)", environment))
+    assert used_ports == listen_ports
+
+
+def test_prometheus_and_grafana_get_this_repository_s_config():
+    assert bind_mounts(services()["prometheus"])["/etc/prometheus"] == "./dashboards/prometheus"
+    assert "--config.file=/etc/prometheus/prometheus.yml" in services()["prometheus"]["command"]
+    assert bind_mounts(services()["grafana"])["/etc/grafana/provisioning"] == "./dashboards/grafana/provisioning"
+
+
+def test_dockerfile_builds_on_python_3_11_slim_and_runs_the_service():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim$", dockerfile, flags=re.MULTILINE)
+    (cmd,) = re.findall(r"^CMD (.+)$", dockerfile, flags=re.MULTILINE)
+    assert json.loads(cmd)[:3] == ["python", "-m", "service"]
+    for copied in re.findall(r"^COPY (\S+) ", dockerfile, flags=re.MULTILINE):
+        assert (REPO / copied).exists(), f"Dockerfile copies missing {copied}"

@@ -1,0 +1,102 @@
+"""The durable queue on a real PostgreSQL: leases are exclusive, expired leases come back, and a stored
+fal request is polled after a crash instead of being submitted again."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import fal_client
+
+from service.db import Database, NewGeneration
+from tests.service.conftest import FAL_KEY, wait_for
+
+
+async def open_db(database_url: str) -> Database:
+    return await Database.connect(database_url, min_size=1, max_size=4, connect_timeout_s=5, command_timeout_s=5,
+                                  startup_timeout_s=10)
+
+
+def new_generation(user: uuid.UUID, prompt: str = "a lighthouse") -> NewGeneration:
+    return NewGeneration(user, "fal-ai/flux/dev", prompt, None, None, {}, None, None)
+
+
+async def test_two_claimers_never_share_a_row(database_url):
+    first, second = await open_db(database_url), await open_db(database_url)
+    try:
+        user = uuid.uuid4()
+        created = {str((await first.insert_generation(new_generation(user, f"p{i}")))[0]["id"]) for i in range(30)}
+        claimed_by: dict[str, list[str]] = {"a": [], "b": []}
+
+        async def drain(db: Database, owner: str) -> None:
+            while rows := await db.claim(owner, 3, lease_s=60):
+                claimed_by[owner].extend(str(r["id"]) for r in rows)
+
+        await asyncio.gather(drain(first, "a"), drain(second, "b"))
+        a, b = set(claimed_by["a"]), set(claimed_by["b"])
+        assert not a & b
+        assert a | b == created
+        assert len(claimed_by["a"]) + len(claimed_by["b"]) == len(created)
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_expired_lease_is_claimed_again(database_url):
+    db = await open_db(database_url)
+    try:
+        row, _ = await db.insert_generation(new_generation(uuid.uuid4()))
+        [claimed] = await db.claim("crashed-worker", 5, lease_s=0.3)
+        assert await db.claim("other", 5, lease_s=60) == []  # leased: nobody else gets it
+        await asyncio.sleep(0.6)
+        [reclaimed] = await db.claim("other", 5, lease_s=60)
+        assert reclaimed["id"] == row["id"] and reclaimed["attempts"] == 2
+        assert not await db.complete(row["id"], "crashed-worker", "p", "u")  # the old owner lost it
+        assert await db.complete(row["id"], "other", "p", "u")
+    finally:
+        await db.close()
+
+
+async def test_stored_fal_request_is_polled_not_resubmitted(start_service, fal_emulator, database_url):
+    """A worker died after submitting: its row is processing, lease expired, fal_request_id stored."""
+    user = uuid.uuid4()
+    handle = await fal_client.AsyncClient(key=FAL_KEY).submit("fal-ai/flux/dev", {"prompt": "a lighthouse"})
+    db = await open_db(database_url)
+    try:
+        row, _ = await db.insert_generation(new_generation(user))
+        await db.claim("killed-worker", 1, lease_s=0.1)
+        await db.save_fal_request_id(row["id"], "killed-worker", handle.request_id)
+    finally:
+        await db.close()
+
+    async with start_service() as svc, svc.client(svc.token(user)) as client:
+        async def finished() -> bool:
+            body = (await client.get(f"/api/v1/generations/{row['id']}")).json()
+            return body["status"] in ("completed", "failed")
+
+        await wait_for(finished, what="the orphaned generation to finish")
+        generation = (await client.get(f"/api/v1/generations/{row['id']}")).json()
+    assert generation["status"] == "completed", generation
+    log = await fal_emulator.requests()
+    assert [r["request_id"] for r in log if r["kind"] == "submit"] == [handle.request_id]
+    assert any(r["kind"] == "result" and r["request_id"] == handle.request_id for r in log)
+
+
+async def test_shutdown_gives_unfinished_work_back(start_service, fal_emulator, database_url):
+    await fal_emulator.set_behaviour(queue_time_s=60)
+    async with start_service(shutdown_grace_s=0.2) as svc, svc.client(svc.token()) as client:
+        generation = (await client.post("/api/v1/generations", json={"model_id": "m/x", "prompt": "p"})).json()
+
+        async def submitted() -> bool:
+            return any(r["kind"] == "submit" for r in await fal_emulator.requests())
+
+        await wait_for(submitted, what="the submit")
+    conn = await asyncpg.connect(database_url)
+    try:
+        row = await conn.fetchrow("SELECT status, lease_owner, fal_request_id FROM generations WHERE id = $1",
+                                  uuid.UUID(generation["id"]))
+    finally:
+        await conn.close()
+    assert row["status"] == "pending" and row["lease_owner"] is None
+    assert row["fal_request_id"] is not None  # the next worker polls it instead of submitting again
