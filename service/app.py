@@ -9,12 +9,12 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
-from importlib.metadata import PackageNotFoundError, version
 from typing import TypeVar
 
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,19 +29,13 @@ from service.resilience import Dependencies, ResilienceProfile, build_profile
 from service.schemas import Generation, GenerationPage, GenerationRequest
 from service.settings import Settings
 from service.storage_gateway import StorageGateway
+from service.telemetry import current_traceparent, service_version, setup_tracing
 from service.upstream import upstream_call
 from service.worker import Worker
 
 log = logging.getLogger(__name__)
 MAX_IDEMPOTENCY_KEY_CHARS = 255
 T = TypeVar("T")
-
-
-def _service_version() -> str:
-    try:
-        return version("genchaos")
-    except PackageNotFoundError:
-        return "0.0.0"
 
 
 class BodySizeLimit:
@@ -92,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The service as an ASGI app; everything starts in the lifespan (so importing it is cheap)."""
     settings = settings or Settings()
     metrics = Metrics()
-    metrics.build_info.labels(_service_version(), settings.profile).set(1)
+    metrics.build_info.labels(service_version(), settings.profile).set(1)
     verifier = TokenVerifier(settings.supabase_jwt_secret, settings.supabase_jwt_issuer,
                              settings.legacy_tokens_enabled, settings.max_token_bytes)
 
@@ -136,12 +130,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await fal.close()
             await storage.close()
             await db.close()
+            shutdown_tracing()
 
     app = FastAPI(title="genchaos reference generation service", lifespan=lifespan)
     app.state.settings, app.state.metrics = settings, metrics
     _install_handlers(app, metrics)
     _install_routes(app, settings, metrics, verifier)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    shutdown_tracing = setup_tracing(app, settings)
     return app
 
 
@@ -163,6 +159,7 @@ def _install_handlers(app: FastAPI, metrics: Metrics) -> None:
     @app.exception_handler(ServiceUnavailable)
     async def unavailable(request: Request, error: ServiceUnavailable) -> JSONResponse:
         metrics.http_503.labels(error.reason.value).inc()
+        trace.get_current_span().set_attribute("genchaos.503_reason", error.reason.value)
         log.warning("503 %s", error.reason.value, extra={"reason": error.reason.value})
         return JSONResponse({"detail": error.message}, 503, headers=error.headers())
 
@@ -202,7 +199,8 @@ def _install_routes(app: FastAPI, settings: Settings, metrics: Metrics, verifier
         new = NewGeneration(
             user_id=user_id, model_id=body.model_id, prompt=body.prompt, negative_prompt=body.negative_prompt,
             reference_image_url=str(body.reference_image_url) if body.reference_image_url else None,
-            parameters=body.parameters, idempotency_key=idempotency_key, request_fingerprint=fingerprint)
+            parameters=body.parameters, idempotency_key=idempotency_key, request_fingerprint=fingerprint,
+            traceparent=current_traceparent())
 
         async def admit_and_insert() -> tuple[dict, bool]:
             await profile.admit()

@@ -229,7 +229,7 @@ class CircuitBreaker:
         }
 
     def _return_probe_slot(self, admitted_in_period: int | None) -> None:
-        still_same_period = True
+        still_same_period = self.state is BreakerState.HALF_OPEN and admitted_in_period == self._half_open_period
         if still_same_period and self._probes_in_flight > 0:
             self._probes_in_flight -= 1
 

@@ -36,6 +36,7 @@ class NewGeneration:
     parameters: dict[str, Any]
     idempotency_key: str | None
     request_fingerprint: str | None
+    traceparent: str | None = None
 
 
 def migration_files() -> list[tuple[int, str, str]]:
@@ -135,12 +136,13 @@ class Database:
         async with self.connection() as conn:
             row = await conn.fetchrow(
                 """INSERT INTO generations (id, user_id, model_id, prompt, negative_prompt, reference_image_url,
-                                            parameters, idempotency_key, request_fingerprint)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                            parameters, idempotency_key, request_fingerprint, traceparent)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                    ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
                    RETURNING *""",
                 uuid.uuid4(), new.user_id, new.model_id, new.prompt, new.negative_prompt,
-                new.reference_image_url, new.parameters, new.idempotency_key, new.request_fingerprint)
+                new.reference_image_url, new.parameters, new.idempotency_key, new.request_fingerprint,
+                new.traceparent)
             if row is not None:
                 return dict(row), True
             existing = await conn.fetchrow(

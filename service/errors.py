@@ -52,7 +52,7 @@ class ServiceUnavailable(Exception):
 
 
 class DependencyUnavailable(Exception):
-    """A dependency (database, fal or storage) could not be used; `cause` keeps the original error."""
+    """A dependency (database, fal or storage) could not be used; raised `from` the original error."""
 
     def __init__(self, dependency: str, detail: str = "") -> None:
         super().__init__(f"{dependency} unavailable: {detail}" if detail else f"{dependency} unavailable")

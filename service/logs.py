@@ -12,6 +12,8 @@ import sys
 import time
 from contextvars import ContextVar
 
+from opentelemetry import trace
+
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 user_id_var: ContextVar[str | None] = ContextVar("user_id", default=None)
 generation_id_var: ContextVar[str | None] = ContextVar("generation_id", default=None)
@@ -36,6 +38,9 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, name, None) or var.get()
             if value is not None:
                 entry[name] = value
+        span_context = trace.get_current_span().get_span_context()
+        if span_context.is_valid:
+            entry["trace_id"] = format(span_context.trace_id, "032x")
         for name in EXTRA_FIELDS:
             if hasattr(record, name):
                 entry[name] = getattr(record, name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ from service.metrics import Metrics
 from service.retry import RetryBudget, RetryPolicy, build_retrying
 from service.settings import Settings
 from service.storage_gateway import StorageGateway
+from service.telemetry import add_event, tracer
 from service.upstream import record_rejected, upstream_call
 
 log = logging.getLogger(__name__)
@@ -104,14 +106,30 @@ class ResilienceProfile:
 
         def on_retry(attempt: int, sleep_s: float, error: BaseException) -> None:
             metrics.retries.labels(dependency).inc()
+            add_event("retry", dependency=dependency, attempt=attempt, sleep_s=sleep_s, error=type(error).__name__)
             log.warning("retrying %s after attempt %d failed: %s", dependency, attempt, type(error).__name__,
                         extra={"dependency": dependency, "attempt": attempt, "error": str(error)[:200]})
 
         def on_budget_exhausted(error: BaseException) -> None:
             metrics.retry_budget_exhausted.labels(dependency).inc()
+            add_event("retry_budget_exhausted", dependency=dependency)
 
         return build_retrying(policy, retry_on=retry_on, budget=self.budget, on_retry=on_retry,
                               on_budget_exhausted=on_budget_exhausted)
+
+    def _retried(self, dependency: str, policy: RetryPolicy, retry_on: Callable[[BaseException], bool],
+                 operation: Callable[[], Awaitable[T]]) -> Awaitable[T]:
+        """Run ``operation`` under the retry policy, each attempt its own span numbered from 1."""
+        attempts = itertools.count(1)
+
+        async def traced_attempt() -> T:
+            with tracer.start_as_current_span(f"{dependency}.attempt", attributes={
+                    "genchaos.dependency": dependency, "genchaos.attempt": next(attempts)}) as span:
+                result = await operation()
+                span.set_attribute("genchaos.outcome", "success")
+                return result
+
+        return self._retrying(dependency, policy, retry_on)(traced_attempt)
 
 
 class ReportProfile(ResilienceProfile):
@@ -176,10 +194,7 @@ class ReportProfile(ResilienceProfile):
             return await fal.wait_for_result(request_id)
 
     async def with_retries(self, dependency: str, operation: Callable[[], Awaitable[T]], job: FalJob) -> T:
-        async def attempt() -> T:  # tenacity awaits only coroutine functions, not lambdas returning coroutines
-            return await operation()
-
-        return await self._retrying(dependency, self.retry_policy, lambda error: True)(attempt)
+        return await self._retried(dependency, self.retry_policy, lambda error: True, operation)
 
 
 class HardenedProfile(ResilienceProfile):
@@ -286,12 +301,13 @@ class HardenedProfile(ResilienceProfile):
             async with breaker.call(is_failure=_is_transient):
                 return await operation()
 
-        return await self._retrying(dependency, policy, _is_transient)(guarded)
+        return await self._retried(dependency, policy, _is_transient, guarded)
 
 
 def _transition_recorder(metrics: Metrics) -> Callable[[str, BreakerState, BreakerState], None]:
     def record(name: str, old: BreakerState, new: BreakerState) -> None:
         metrics.record_breaker_transition(name, old.value, new.value)
+        add_event("breaker.transition", breaker=name, from_state=old.value, to_state=new.value)
         log.warning("breaker %s: %s -> %s", name, old.value, new.value, extra={"dependency": name})
     return record
 

@@ -95,6 +95,7 @@ class Settings(BaseSettings):
     breaker_failure_rate_threshold: float = 0.5
     breaker_min_calls_in_window: int = 10
     log_level: str = "INFO"
+    traces_file: str | None = None  # OTLP/JSON lines file for embedded runs; empty means none
 
     # Timings (filled from the preset unless given)
     breaker_failure_threshold: int

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 import httpx
 
 from service.metrics import Metrics
+from service.telemetry import add_event
 
 TIMEOUT_ERRORS = (TimeoutError, asyncio.CancelledError, httpx.TimeoutException)
 
@@ -33,3 +34,4 @@ async def upstream_call(metrics: Metrics, dependency: str, operation: str) -> As
 def record_rejected(metrics: Metrics, dependency: str, operation: str) -> None:
     """A call the breaker refused before it reached the dependency."""
     metrics.upstream_attempts.labels(dependency, operation, "rejected").inc()
+    add_event("breaker.rejected", dependency=dependency, operation=operation)

@@ -16,12 +16,15 @@ import time
 import uuid
 from datetime import datetime, timezone
 
+from opentelemetry import trace
+
 from service.breaker import BreakerOpenError
 from service.errors import GenerationFailed
 from service.fal_gateway import image_url_from_output
 from service.logs import generation_id_var, user_id_var
 from service.resilience import FalJob, ResilienceProfile
 from service.storage_gateway import object_path
+from service.telemetry import links_to, tracer
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,7 @@ class Worker:
             claimed = []
             if free > 0:
                 try:
-                    claimed = await self.deps.db.claim(self.owner, free, self.settings.lease_duration_s)
+                    claimed = await self._claim(free)
                 except Exception as error:
                     log.warning("claim failed", extra={"dependency": "database", "error": repr(error)})
             for row in claimed:
@@ -73,6 +76,16 @@ class Worker:
                     await asyncio.wait_for(self._wake.wait(), self.settings.worker_poll_interval_s)
                 except TimeoutError:
                     pass
+
+    async def _claim(self, free: int) -> list[dict]:
+        """Claim up to ``free`` generations; a span only when something was claimed (idle polls are noise)."""
+        started = time.time_ns()
+        claimed = await self.deps.db.claim(self.owner, free, self.settings.lease_duration_s)
+        for row in claimed:
+            span = tracer.start_span("generation.claim", start_time=started, links=links_to(row.get("traceparent")),
+                                     attributes={"genchaos.generation_id": str(row["id"])})
+            span.end()
+        return claimed
 
     def _finished(self, task: asyncio.Task) -> None:
         self._in_flight.pop(task, None)
@@ -98,12 +111,16 @@ class Worker:
         generation_id_var.set(str(row["id"]))
         user_id_var.set(str(row["user_id"]))
         heartbeat = asyncio.create_task(self._heartbeat(row["id"], asyncio.current_task()))
-        try:
-            await self._generate(row)
-        except Exception as error:  # e.g. the database died while finishing; the expired lease brings it back
-            log.warning("generation interrupted; it will be claimed again", extra={"error": repr(error)})
-        finally:
-            heartbeat.cancel()
+        with tracer.start_as_current_span(
+                "generation.process", kind=trace.SpanKind.CONSUMER, links=links_to(row.get("traceparent")),
+                attributes={"genchaos.generation_id": str(row["id"]), "genchaos.attempts": row["attempts"],
+                            "genchaos.resumed_fal_request": row["fal_request_id"] is not None}):
+            try:
+                await self._generate(row)
+            except Exception as error:  # e.g. the database died while finishing; the expired lease brings it back
+                log.warning("generation interrupted; it will be claimed again", extra={"error": repr(error)})
+            finally:
+                heartbeat.cancel()
 
     async def _heartbeat(self, generation_id: uuid.UUID, work: asyncio.Task) -> None:
         """Renew the lease every third of its duration; cancel the work if the lease was lost."""
@@ -128,12 +145,15 @@ class Worker:
             save_request_id=lambda request_id: db.save_fal_request_id(generation_id, self.owner, request_id),
             deadline_at=time.monotonic() + self.settings.generation_deadline_s - elapsed)
         try:
-            output = await self.profile.fal_output(job)
+            with tracer.start_as_current_span("generation.fal"):
+                output = await self.profile.fal_output(job)
             url = image_url_from_output(output)
-            image = await self.profile.with_retries("fal", lambda: self.deps.fal.download(url), job)
+            with tracer.start_as_current_span("generation.download"):
+                image = await self.profile.with_retries("fal", lambda: self.deps.fal.download(url), job)
             path = object_path(str(row["user_id"]), str(generation_id))
-            await self.profile.with_retries("storage", lambda: self.deps.storage.upload_png(path, image), job)
-            signed = await self.profile.with_retries("storage", lambda: self.deps.storage.signed_url(path), job)
+            with tracer.start_as_current_span("generation.upload"):
+                await self.profile.with_retries("storage", lambda: self.deps.storage.upload_png(path, image), job)
+                signed = await self.profile.with_retries("storage", lambda: self.deps.storage.signed_url(path), job)
         except BreakerOpenError as error:
             if job.deadline_at - time.monotonic() > error.retry_after_s:
                 log.info("fal breaker open; generation goes back to the queue", extra={"dependency": "fal"})
@@ -144,12 +164,17 @@ class Worker:
             reason = str(error) if isinstance(error, GenerationFailed) else f"{type(error).__name__}: {error}"
             await self._finish_failed(row, reason[:500])
         else:
-            if await db.complete(generation_id, self.owner, path, signed):
+            with tracer.start_as_current_span("generation.finalize"):
+                completed = await db.complete(generation_id, self.owner, path, signed)
+            if completed:
                 self._count_terminal(row, "completed")
                 log.info("generation completed", extra={"status": "completed"})
 
     async def _finish_failed(self, row: dict, reason: str) -> None:
-        if await self.deps.db.fail(row["id"], self.owner, reason):
+        trace.get_current_span().set_status(trace.StatusCode.ERROR, reason[:200])
+        with tracer.start_as_current_span("generation.finalize"):
+            failed = await self.deps.db.fail(row["id"], self.owner, reason)
+        if failed:
             self._count_terminal(row, "failed")
             log.warning("generation failed", extra={"status": "failed", "error": reason})
 
