@@ -25,7 +25,7 @@ RECOVERY_CLAIM_S = 30.0
 GENERATION_CLAIM_S = 180.0
 STEADY_SUCCESS = 0.995
 STEADY_503 = 0.05
-EXPONENTIAL_RATIO = 1.5  # second retry delay over the first: 2 for doubling, 1 for a fixed delay
+EXPONENTIAL_RATIO = 1.35  # second retry delay over the first: ~2 for doubling (less with jitter), 1 for fixed
 SAMPLING_SLACK_S = 0.5  # the breaker is sampled every 100 ms; half-opening is lazy
 POLL_SLACK_S = 2.0  # the runner polls generations every 200 ms; the worker picks jobs up on its own cadence
 

@@ -9,6 +9,7 @@ call here checks the status itself and raises ``FaultError`` naming the operatio
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -135,7 +136,8 @@ class EmulatorControl:
 
     def __init__(self, admin_url: str, ca_bundle: str | None = None) -> None:
         self.admin_url = admin_url.rstrip("/")
-        self._client = httpx.Client(base_url=self.admin_url, verify=ca_bundle or True, timeout=ADMIN_TIMEOUT_S)
+        verify = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
+        self._client = httpx.Client(base_url=self.admin_url, verify=verify, timeout=ADMIN_TIMEOUT_S)
 
     def close(self) -> None:
         self._client.close()

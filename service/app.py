@@ -26,7 +26,7 @@ from service.health import HealthMonitor
 from service.logs import request_id_var, user_id_var
 from service.metrics import Metrics
 from service.resilience import Dependencies, ResilienceProfile, build_profile
-from service.schemas import Generation, GenerationPage, GenerationRequest
+from service.schemas import Generation, GenerationPage, GenerationRequest, Problem, Readiness
 from service.settings import Settings
 from service.storage_gateway import StorageGateway
 from service.telemetry import current_traceparent, service_version, setup_tracing
@@ -36,6 +36,14 @@ from service.worker import Worker
 log = logging.getLogger(__name__)
 MAX_IDEMPOTENCY_KEY_CHARS = 255
 T = TypeVar("T")
+
+# What the OpenAPI schema promises besides success, so clients (and the fuzz tests) can rely on it.
+_UNAVAILABLE = {"model": Problem, "description": "A dependency is unavailable; see Retry-After.",
+                "headers": {"Retry-After": {"schema": {"type": "integer"}},
+                            "X-Genchaos-503-Reason": {"schema": {"type": "string"}}}}
+_API_ERRORS = {401: {"model": Problem, "description": "Missing or invalid access token."},
+               413: {"model": Problem, "description": "Request body too large."},
+               422: {"model": Problem, "description": "Invalid request."}, 503: _UNAVAILABLE}
 
 
 class BodySizeLimit:
@@ -189,7 +197,11 @@ def _install_routes(app: FastAPI, settings: Settings, metrics: Metrics, verifier
     def profile_of(request: Request) -> ResilienceProfile:
         return request.app.state.profile
 
-    @app.post("/api/v1/generations", status_code=202, response_model=Generation)
+    @app.post("/api/v1/generations", status_code=202, response_model=Generation,
+              responses={**_API_ERRORS, 200: {"model": Generation, "description": "Same Idempotency-Key: the "
+                                              "generation created earlier."},
+                         400: {"model": Problem, "description": "The body is not valid JSON."},
+                         409: {"model": Problem, "description": "Idempotency-Key reused for another request."}})
     async def create_generation(
         body: GenerationRequest, response: Response, user_id: uuid.UUID = Depends(current_user),
         profile: ResilienceProfile = Depends(profile_of),
@@ -215,7 +227,8 @@ def _install_routes(app: FastAPI, settings: Settings, metrics: Metrics, verifier
             app.state.worker.notify()
         return Generation.from_row(row)
 
-    @app.get("/api/v1/generations/{generation_id}", response_model=Generation)
+    @app.get("/api/v1/generations/{generation_id}", response_model=Generation,
+             responses={**_API_ERRORS, 404: {"model": Problem, "description": "No such generation of yours."}})
     async def get_generation(generation_id: str, user_id: uuid.UUID = Depends(current_user),
                              profile: ResilienceProfile = Depends(profile_of)) -> Generation | JSONResponse:
         try:
@@ -225,7 +238,7 @@ def _install_routes(app: FastAPI, settings: Settings, metrics: Metrics, verifier
         row = await _as_503(profile, lambda: profile.query(lambda: profile.deps.db.get_generation(user_id, wanted)))
         return Generation.from_row(row) if row else _not_found()
 
-    @app.get("/api/v1/generations", response_model=GenerationPage)
+    @app.get("/api/v1/generations", response_model=GenerationPage, responses=_API_ERRORS)
     async def list_generations(
         user_id: uuid.UUID = Depends(current_user), profile: ResilienceProfile = Depends(profile_of),
         limit: int = Query(20, ge=1, le=100), offset: int = Query(0, ge=0, le=1_000_000),
@@ -238,7 +251,7 @@ def _install_routes(app: FastAPI, settings: Settings, metrics: Metrics, verifier
     async def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get("/readyz", response_model=Readiness, responses={503: {**_UNAVAILABLE, "model": Readiness}})
     async def readyz(request: Request) -> JSONResponse:
         health: HealthMonitor = request.app.state.health
         profile: ResilienceProfile = request.app.state.profile
@@ -252,7 +265,9 @@ def _install_routes(app: FastAPI, settings: Settings, metrics: Metrics, verifier
         unavailable = ServiceUnavailable(DEPENDENCY_REASONS[down[0]], settings.unavailable_retry_after_s)
         return JSONResponse(body, 503, headers=unavailable.headers())
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=Response,
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                              "description": "Prometheus text exposition."}})
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -75,3 +75,22 @@ class GenerationPage(BaseModel):
     limit: int
     offset: int
     total: int
+
+
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """Every error body: a sentence a person can act on, plus the fields at fault for a 422."""
+
+    detail: str
+    errors: list[FieldProblem] | None = None
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "unavailable"]
+    profile: str
+    dependencies: dict[str, dict[str, Any]]
+    breakers: dict[str, dict[str, Any]]

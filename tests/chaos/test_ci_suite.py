@@ -55,7 +55,7 @@ def check(result: ScenarioResult, metric: str):
 
 
 def test_a_breaker_that_never_opens_fails_the_scenario(chaos_target):
-    never = variant("fal_down", GENCHAOS_BREAKER_FAILURE_THRESHOLD="100000",
+    never = variant("fal_http_500", GENCHAOS_BREAKER_FAILURE_THRESHOLD="100000",
                     GENCHAOS_BREAKER_MIN_CALLS_IN_WINDOW="100000")
     [result] = run_suite(chaos_target, [never], ["hardened"])
     assert result.error is None, result.error
@@ -70,7 +70,7 @@ def test_retries_set_to_one_fail_the_retry_check(chaos_target):
 
 
 def test_a_recovery_slower_than_allowed_fails_the_recovery_check(chaos_target):
-    slow = variant("fal_down", GENCHAOS_BREAKER_RECOVERY_TIMEOUT_S="9")
+    slow = variant("fal_http_500", GENCHAOS_BREAKER_RECOVERY_TIMEOUT_S="9")
     [result] = run_suite(chaos_target, [slow], ["hardened"])
     assert result.error is None, result.error
     recovery = check(result, "recovery_s")

@@ -65,8 +65,8 @@ def test_panel_ids_are_unique(name):
 @pytest.mark.parametrize("name", sorted(DASHBOARD_FILES))
 def test_every_panel_has_a_query(name):
     for panel in DASHBOARD_FILES[name]["panels"]:
-        assert [target.get("expr") for target in panel["targets"]] and all(t.get("expr") for t in panel["targets"]), \
-            panel["title"]
+        exprs = [target.get("expr") for target in panel["targets"]]
+        assert exprs and all(exprs), f"{panel['title']} has a target without a query"
 
 
 def test_fault_windows_are_annotated_on_every_dashboard():

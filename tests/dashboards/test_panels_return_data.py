@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from chaos.faults import FaultController
+from chaos.faults import FalEmulatorControl, FaultController
 from tests.dashboards.promtools import (
     GRAFANA_VARIABLES,
     RULES_DIR,
@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(180)]
 # Wide enough that the whole run, healthy phase included, is inside every window.
 RUN_VARIABLES = {**GRAFANA_VARIABLES, "$__rate_interval": "2m", "$__range": "10m"}
 OUTAGE_TIMEOUT_S = 30.0
+FAL_BREAKER_MOVED = 'genchaos_breaker_transitions_total{dependency="fal"'
 
 
 def scrape_job(name: str, base_url: str) -> dict:
@@ -52,17 +53,20 @@ def drive_healthy_traffic(info) -> None:
 
 
 def drive_fal_outage(info) -> None:
-    """FAL unreachable until the service answers 503 and its FAL breaker has moved (or time is up)."""
+    """FAL fails in both ways a user meets: it answers every submission with a 500 until the
+    service's FAL breaker opens, then it becomes unreachable until the service answers 503."""
     headers = auth_headers(info)
     deadline = time.monotonic() + OUTAGE_TIMEOUT_S
+    with FalEmulatorControl(info.fal_admin_url, info.ca_bundle).behaving(submit_error_rate=1.0):
+        while time.monotonic() < deadline and FAL_BREAKER_MOVED not in service_metrics(info.service_url):
+            submit(info, headers)
+            time.sleep(0.3)
     with FaultController(info.toxiproxy_url).down("fal"):
         while time.monotonic() < deadline:
-            submit(info, headers)
             httpx.get(f"{info.service_url}/readyz", timeout=10)
-            text = service_metrics(info.service_url)
-            if "genchaos_http_503_total{" in text and 'genchaos_breaker_transitions_total{dependency="fal"' in text:
+            if submit(info, headers).status_code == 503:
                 break
-            time.sleep(0.5)
+            time.sleep(0.3)
 
 
 def test_every_panel_returns_data(stack, prometheus_binary, tmp_path):

@@ -69,7 +69,6 @@ def test_fal_outage_shows_breaker_503s_during_the_window_and_recovery_after(stac
     phases = summary["metrics"]["phases"]
     assert phases["before"]["requests"] > 0 and phases["before"]["rate_503"] == 0
     assert phases["during"]["rate_503"] > 0.1
-    assert phases["after"]["success_rate"] > 0.8
     assert summary["metrics"]["reasons_503"].get("breaker_open", 0) > 0
     assert summary["metrics"]["recovery_s"] is not None
     [window] = summary["faults"]

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from chaos.cli import main
 from chaos.stack import StackInfo
 from loadtests.options import LoadSetupError, resolve
 from tests.load.helpers import LOCUSTFILE, write_scenario
@@ -17,33 +18,38 @@ from tests.load.helpers import LOCUSTFILE, write_scenario
 pytestmark = pytest.mark.load
 
 
-def genchaos_load(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "chaos", "load", *args], capture_output=True, text=True, timeout=60)
+def genchaos_load(capsys, *args: str) -> tuple[int, str]:
+    """`genchaos load` in this process (it never imports Locust itself): exit code and stderr."""
+    try:
+        code = main(["load", *args])
+    except SystemExit as exc:  # argparse's usage errors
+        code = exc.code
+    return code, " ".join(capsys.readouterr().err.split())
 
 
-def test_unknown_scenario_is_a_usage_error_naming_it():
-    result = genchaos_load("--scenario", "no_such_scenario")
-    assert result.returncode == 2
-    assert "no_such_scenario" in result.stderr and "genchaos scenarios" in result.stderr
+def test_unknown_scenario_is_a_usage_error_naming_it(capsys):
+    code, err = genchaos_load(capsys, "--scenario", "no_such_scenario")
+    assert code == 2
+    assert "no_such_scenario" in err and "genchaos scenarios" in err
 
 
-def test_malformed_run_time_is_rejected_by_the_parser():
-    result = genchaos_load("--scenario", "baseline", "--run-time", "soon")
-    assert result.returncode == 2
-    assert "'soon' is not a run time" in result.stderr
+def test_malformed_run_time_is_rejected_by_the_parser(capsys):
+    code, err = genchaos_load(capsys, "--scenario", "baseline", "--run-time", "soon")
+    assert code == 2
+    assert "'soon' is not a run time" in err
 
 
-def test_missing_stack_file_is_a_setup_error(tmp_path: Path):
-    result = genchaos_load("--scenario", "baseline", "--stack-file", str(tmp_path / "absent.json"),
-                           "--out", str(tmp_path / "out"))
-    assert result.returncode == 2
-    assert "absent.json does not exist" in result.stderr
+def test_missing_stack_file_is_a_setup_error(capsys, tmp_path: Path):
+    code, err = genchaos_load(capsys, "--scenario", "baseline", "--stack-file", str(tmp_path / "absent.json"),
+                              "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert "absent.json does not exist" in err
 
 
-def test_a_run_without_scenario_needs_a_run_time():
-    result = genchaos_load("--users", "2")
-    assert result.returncode == 2
-    assert "--run-time" in result.stderr
+def test_a_run_without_scenario_needs_a_run_time(capsys):
+    code, err = genchaos_load(capsys, "--users", "2")
+    assert code == 2
+    assert "--run-time" in err
 
 
 def test_locustfile_without_a_target_exits_2_with_a_message():

@@ -10,7 +10,7 @@ import pytest
 
 from chaos.faults import EmulatorControl, FalEmulatorControl, FaultController
 from chaos.stack import EmbeddedStack
-from tests.reliability.observe import wait_for
+from tests.reliability.observe import query_database, wait_for
 
 
 @pytest.fixture
@@ -49,3 +49,12 @@ def restore_service(stack: EmbeddedStack) -> Iterator[None]:
     stack.restart_service(env={})
     wait_for(lambda: httpx.get(f"{stack.info.service_url}/readyz", timeout=5).status_code == 200,
              timeout_s=30, what="the restored service becoming ready")
+
+
+@pytest.fixture
+def empty_queue(stack: EmbeddedStack) -> None:
+    """Wait until no generation of earlier tests is pending or processing, so this test's work is not
+    queued behind theirs."""
+    wait_for(lambda: query_database(stack.info.database_direct_url,
+                                    "SELECT count(*) AS n FROM generations WHERE status IN ('pending', 'processing')")
+             [0]["n"] == 0, timeout_s=90, what="the queue of earlier generations draining", interval_s=0.5)

@@ -67,7 +67,8 @@ class SteadyLoad:
         return [a for a in list(self.answers) if a.sent_at >= t]
 
 
-def test_database_crash_gives_its_503_then_recovers_without_a_service_restart(stack: EmbeddedStack, restore_service):
+def test_database_crash_gives_its_503_then_recovers_without_a_service_restart(
+        stack: EmbeddedStack, restore_service, empty_queue):
     info = stack.info
     service_pid = info.service_pid
     headers = auth_headers(info, str(uuid.uuid4()))

@@ -45,7 +45,7 @@ def step_at_kill(killed_at: float, round_started: float, fal: FalEmulatorControl
 @pytest.mark.slow
 def test_repeated_kill_9_loses_nothing_and_submits_nothing_twice(
         stack: EmbeddedStack, fal_control: FalEmulatorControl, storage_control: EmulatorControl,
-        faults: FaultController, restore_service):
+        faults: FaultController, restore_service, empty_queue):
     rng = random.Random(SEED)
     stack.restart_service(env=LOOP_SETTINGS)
     user_id = str(uuid.uuid4())

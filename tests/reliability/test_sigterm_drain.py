@@ -21,7 +21,8 @@ DATABASE_LATENCY_MS = 500  # makes one list request take about a second, well wi
 
 
 def test_sigterm_answers_inflight_requests_and_releases_leases(
-        stack: EmbeddedStack, fal_control: FalEmulatorControl, faults: FaultController, restore_service):
+        stack: EmbeddedStack, fal_control: FalEmulatorControl, faults: FaultController, restore_service,
+        empty_queue):
     info = stack.info
     fal_control.set_behaviour(processing_time_s=FAL_PROCESSING_S)
     headers = auth_headers(info, str(uuid.uuid4()))

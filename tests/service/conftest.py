@@ -34,7 +34,7 @@ async def serve(app, **ssl) -> AsyncIterator[int]:
     """Run an ASGI app with uvicorn on a free 127.0.0.1 port; yields the port, stops it on exit."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on",
-                                           timeout_graceful_shutdown=2, **ssl))
+                                           timeout_graceful_shutdown=0.5, **ssl))
     task = asyncio.create_task(server.serve())
     try:
         async with asyncio.timeout(30):
