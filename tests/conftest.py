@@ -1,10 +1,8 @@
 """Shared fixtures: a real PostgreSQL server per session, a fresh database per test, the embedded
-stack per session, and the rule that a missing system tool skips locally but fails in CI."""
+stack per session (tests/support.py holds the helpers, e.g. require_tool)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import uuid
 from collections.abc import Iterator
 
@@ -12,17 +10,6 @@ import pytest
 
 from chaos.postgres import PostgresServer
 from chaos.stack import EmbeddedStack
-
-
-def require_tool(name: str) -> str:
-    """Path of a system tool; skip the test without it, unless GENCHAOS_REQUIRE_TOOLS=1 (CI) fails it."""
-    path = shutil.which(name)
-    if path:
-        return path
-    reason = f"'{name}' is not installed (Debian package); .ci/run installs it"
-    if os.environ.get("GENCHAOS_REQUIRE_TOOLS") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

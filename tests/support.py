@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 import time
+from pathlib import Path
 
 import httpx
+import pytest
 
 from chaos.stack import StackInfo
 from chaos.tokens import mint_access_token
+
+
+def require_tool(name: str) -> str:
+    """Path of a tool on PATH or beside this interpreter (where pip puts tools such as actionlint);
+    skip the test without it, but fail when GENCHAOS_REQUIRE_TOOLS=1 (CI, where .ci/run installs them)."""
+    path = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if path:
+        return path
+    reason = f"'{name}' is not installed (promtool, prometheus, chromium, docker-compose: Debian packages; actionlint: pip)"
+    if os.environ.get("GENCHAOS_REQUIRE_TOOLS") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
 
 
 def auth_headers(info: StackInfo, sub: str | None = None) -> dict[str, str]:

@@ -3,27 +3,12 @@ empty TSDB whose query API parses PromQL for them."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.dashboards.promtools import running_prometheus
-
-
-def require_tool(name: str) -> str:
-    """Path of a tool on PATH or beside this interpreter (pip-installed tools such as
-    actionlint land there); skip without it, but fail when GENCHAOS_REQUIRE_TOOLS=1 (CI)."""
-    path = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-    if path:
-        return path
-    reason = f"'{name}' is not installed (promtool, prometheus, docker-compose: Debian packages; actionlint: pip)"
-    if os.environ.get("GENCHAOS_REQUIRE_TOOLS") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
+from tests.support import require_tool
 
 
 @pytest.fixture(scope="session")
