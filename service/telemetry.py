@@ -19,6 +19,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, SamplingResult
 
 from service.otlp_file import OtlpJsonLinesExporter
 from service.settings import Settings
@@ -49,7 +50,7 @@ def setup_tracing(app: FastAPI, settings: Settings) -> Callable[[], None]:
 
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "genchaos-service"),
                                 "service.version": service_version(), "genchaos.profile": settings.profile})
-    provider = TracerProvider(resource=resource)
+    provider = TracerProvider(resource=resource, sampler=ParentBased(root=DropOrphanClientSpans()))
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
@@ -57,10 +58,23 @@ def setup_tracing(app: FastAPI, settings: Settings) -> Callable[[], None]:
         provider.add_span_processor(BatchSpanProcessor(OtlpJsonLinesExporter(settings.traces_file),
                                                        schedule_delay_millis=500))
     trace.set_tracer_provider(provider)
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls=UNTRACED_ROUTES)
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls=UNTRACED_ROUTES,
+                                       exclude_spans=["receive", "send"])  # per-ASGI-message spans: noise
     AsyncPGInstrumentor().instrument(tracer_provider=provider)
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)
     return provider.shutdown
+
+
+class DropOrphanClientSpans(Sampler):
+    """Root sampler: a client span with no parent is a background poll (the worker's claim query, a
+    health check) that explains no request; recording them would cost more than all the rest."""
+
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None):
+        decision = Decision.DROP if kind is trace.SpanKind.CLIENT else Decision.RECORD_AND_SAMPLE
+        return SamplingResult(decision, attributes if decision is Decision.RECORD_AND_SAMPLE else None, trace_state)
+
+    def get_description(self) -> str:
+        return "DropOrphanClientSpans"
 
 
 def current_traceparent() -> str | None:

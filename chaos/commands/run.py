@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -103,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         console.print("genchaos run: interrupted; every fault was rolled back", style="yellow")
         return EXIT_INTERRUPTED
-    print_summary(Console(), results, claims)
+    # Logs and CI have no terminal width to go by; 160 columns keep the tables readable there.
+    print_summary(Console(width=None if sys.stdout.isatty() else 160), results, claims)
     console.print(f"reports written to {args.out.resolve()}  (gate: {', '.join(gated)}: {report['verdict']})")
     return EXIT_PASS if report["verdict"] == "pass" else EXIT_FAIL
 

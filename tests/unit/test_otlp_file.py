@@ -32,3 +32,24 @@ def test_spans_are_written_as_otlp_json_lines(tmp_path):
     resource_attributes = lines[0]["resourceSpans"][0]["resource"]["attributes"]
     assert {"key": "service.name", "value": {"stringValue": "genchaos-service"}} in resource_attributes
     assert isinstance(by_name["generation"]["kind"], int)
+
+
+def test_orphan_client_spans_are_dropped_but_client_spans_inside_a_trace_are_kept(tmp_path):
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.sampling import ParentBased
+
+    from service.telemetry import DropOrphanClientSpans
+
+    path = tmp_path / "traces.jsonl"
+    provider = TracerProvider(sampler=ParentBased(root=DropOrphanClientSpans()))
+    provider.add_span_processor(SimpleSpanProcessor(OtlpJsonLinesExporter(path)))
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("claim poll", kind=trace.SpanKind.CLIENT):
+        pass
+    with tracer.start_as_current_span("generation.process"):
+        with tracer.start_as_current_span("SELECT", kind=trace.SpanKind.CLIENT):
+            pass
+    provider.shutdown()
+    names = [s["name"] for line in path.read_text().splitlines()
+             for rs in json.loads(line)["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]]
+    assert sorted(names) == ["SELECT", "generation.process"]
