@@ -20,6 +20,7 @@ SENTENCES_503 = {
     "storage_unavailable": "File storage service temporarily unavailable. Please try again later.",
     "fal_unavailable": "AI generation service temporarily unavailable. Please try again later.",
 }
+EXEMPLAR_CANDIDATES = 8  # per kind and scenario: enough to find one whose spans reached the traces file
 
 
 def percentile(values: Iterable[float], q: float) -> float | None:
@@ -195,7 +196,38 @@ def run_metrics(obs: Observation) -> dict[str, Any]:
         "max_fal_submissions_per_generation": max((len(v) for v in by_generation.values()), default=0),
         "duplicate_fal_jobs": sum(n - 1 for n in jobs_created if n > 1),
         "retry_gaps_s": retry_gaps(by_generation),
+        "breaker_states": breaker_states(obs),
+        "exemplar_candidates": exemplar_candidates(obs, by_generation),
     }
+
+
+def breaker_states(obs: Observation) -> list[dict[str, Any]]:
+    """The sampled breaker states as intervals, per breaker: {breaker, state, start, end}. A state lasts
+    from the sample that first saw it to the next sample that saw another (or the last sample)."""
+    intervals: list[dict[str, Any]] = []
+    current: dict[str, dict[str, Any]] = {}
+    for sample in obs.breaker_samples:
+        for breaker, state in sample.states.items():
+            interval = current.get(breaker)
+            if interval is not None:
+                interval["end"] = sample.t
+                if interval["state"] == state:
+                    continue
+            current[breaker] = {"breaker": breaker, "state": state, "start": sample.t, "end": sample.t}
+            intervals.append(current[breaker])
+    return intervals
+
+
+def exemplar_candidates(obs: Observation, by_generation: dict[str, list[dict[str, Any]]],
+                        limit: int = EXEMPLAR_CANDIDATES) -> dict[str, Any]:
+    """Requests worth a trace waterfall in the report: trace ids of requests turned away by an open
+    breaker, and accepted generations (generation id -> request trace id) most likely to have been
+    retried first (most FAL submissions, then longest)."""
+    fast_failures = [r.trace_id for r in obs.requests if r.status == 503 and r.reason_503 == "breaker_open"]
+    accepted = sorted((r for r in obs.requests if r.accepted),
+                      key=lambda r: (-len(by_generation.get(r.generation_id, ())), -(r.generation_latency_s or 0.0)))
+    return {"breaker_open": fast_failures[:limit],
+            "generations": {r.generation_id: r.trace_id for r in accepted[:limit]}}
 
 
 def reasons_503(records: list[RequestRecord]) -> dict[str, int]:
@@ -209,14 +241,17 @@ def generation_errors(records: list[RequestRecord], top: int = 5) -> dict[str, i
 
 
 def timeline(obs: Observation, bucket_s: float = 1.0) -> list[dict[str, float | None]]:
-    """Per-bucket request count, success rate and 503 rate, for the report's charts."""
+    """Per-bucket (by send time) request count, success rate, 503 rate and the p50/p95/p99 generation
+    latency of the bucket's completed generations, for the report's charts."""
     buckets: dict[int, list[RequestRecord]] = defaultdict(list)
     for record in obs.requests:
         buckets[int(record.t // bucket_s)].append(record)
     series = []
     for index in range(int(obs.duration_s // bucket_s) + 1):
         members = buckets.get(index, [])
+        latencies = [r.generation_latency_s for r in members if r.succeeded]
         series.append({"t": index * bucket_s, "requests": len(members),
                        "success_rate": _ratio(sum(r.succeeded for r in members), len(members)),
-                       "rate_503": _ratio(sum(r.status == 503 for r in members), len(members))})
+                       "rate_503": _ratio(sum(r.status == 503 for r in members), len(members)),
+                       **{f"latency_p{q}_s": percentile(latencies, q) for q in (50, 95, 99)}})
     return series

@@ -1,8 +1,8 @@
 """A real PostgreSQL server in a temp directory, on a free port, for the embedded stack and tests.
 
 PostgreSQL refuses to run as root, so when we are root the cluster is created and run as the
-``postgres`` user. Durability is switched off (fsync, synchronous_commit) because the data is
-thrown away; crash-recovery tests kill the *service*, never this server.
+``postgres`` user. fsync is switched off because the data is thrown away; a killed server (tests
+crash it under load) still keeps every commit it acknowledged.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import asyncio
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -19,7 +20,10 @@ import asyncpg
 
 from chaos.processes import StackError, free_port
 
-_FAST_SETTINGS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+# No fsync: the data is thrown away and the machine does not crash under it. synchronous_commit stays
+# on, so a commit is in the kernel before the client hears of it and survives `kill()` (an immediate
+# shutdown, which tests use to crash the database under load).
+_FAST_SETTINGS = "-c fsync=off -c full_page_writes=off -c max_connections=200"
 USER = "genchaos"
 PASSWORD = "genchaos"
 
@@ -109,6 +113,15 @@ class PostgresServer:
 
 
 def _run(argv: list[str], what: str) -> None:
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd="/")
-    if result.returncode != 0:
-        raise StackError(f"{what} failed (exit {result.returncode}): {(result.stderr or result.stdout).strip()[-800:]}")
+    """Run a PostgreSQL tool in its own process group, so an interruption (Ctrl-C, SIGTERM) kills all of
+    it, including what ``runuser`` started, instead of leaving an ``initdb`` or ``postgres`` behind."""
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/",
+                               start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=120)
+    except BaseException:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
+    if process.returncode != 0:
+        raise StackError(f"{what} failed (exit {process.returncode}): {(stderr or stdout).strip()[-800:]}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -87,17 +86,6 @@ class Rollback:
         self._fal.set_behaviour(**self._fal_defaults)
 
 
-def _fault_window(fault: Fault, faults: FaultController, fal: FalEmulatorControl) -> AbstractContextManager:
-    """The context manager that holds this fault while it is entered."""
-    if fault.toxic is not None:
-        t = fault.toxic
-        return faults.toxic(t.proxy, t.type, stream=t.stream, toxicity=t.toxicity, attributes=t.attributes,
-                            name=f"{t.type}_{t.stream}_{int(fault.at_s * 1000)}")
-    if fault.down is not None:
-        return faults.down(fault.down)
-    return fal.behaving(**fault.fal.fields())
-
-
 async def _fault_timeline(scenario: Scenario, faults: FaultController, fal: FalEmulatorControl,
                           sampler: BreakerSampler, client: httpx.AsyncClient, started_at: float,
                           windows: list[FaultWindow]) -> None:
@@ -108,7 +96,7 @@ async def _fault_timeline(scenario: Scenario, faults: FaultController, fal: FalE
         await asyncio.sleep(max(0.0, fault.at_s - now()))
         if first:
             sampler.baseline_counters = await scrape_counters(client)
-        window = _fault_window(fault, faults, fal)
+        window = fault.window(faults, fal)
         await asyncio.to_thread(window.__enter__)
         start = now()
         try:
@@ -146,7 +134,8 @@ async def run_scenario(scenario: Scenario, info: StackInfo, profile: str) -> Obs
                 obs.requests = await TrafficDriver(client, tokens, scenario.load, started_at=started_at).run()
                 await timeline
             finally:
-                timeline.cancel()
+                timeline.cancel()  # its windows take their own faults back before the full rollback
+                await asyncio.gather(timeline, return_exceptions=True)
                 rollback()  # synchronous on purpose: it must complete even while being cancelled
                 stop_sampling.set()
                 await asyncio.gather(sampling, return_exceptions=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import AbstractContextManager
 
 import gevent
 from gevent.pool import Group
@@ -23,17 +22,6 @@ from chaos.scenarios.model import Fault, Scenario
 from chaos.stack import StackInfo
 
 logger = logging.getLogger(__name__)
-
-
-def fault_window(fault: Fault, faults: FaultController, fal: FalEmulatorControl) -> AbstractContextManager:
-    """The context manager that holds this fault while it is entered."""
-    if fault.toxic is not None:
-        t = fault.toxic
-        return faults.toxic(t.proxy, t.type, stream=t.stream, toxicity=t.toxicity, attributes=t.attributes,
-                            name=f"{t.type}_{t.stream}_{int(fault.at_s * 1000)}")
-    if fault.down is not None:
-        return faults.down(fault.down)
-    return fal.behaving(**fault.fal.fields())
 
 
 class FaultTimeline:
@@ -69,7 +57,7 @@ class FaultTimeline:
         gevent.sleep(max(0.0, fault.at_s - self._now()))
         start = self._now()
         try:
-            with fault_window(fault, self._faults, self._fal):
+            with fault.window(self._faults, self._fal):
                 logger.info("fault on at %.1fs: %s", start, fault.describe())
                 gevent.sleep(max(0.0, fault.end_s - self._now()))  # roll_back may end this early
         except (FaultError, OSError) as exc:

@@ -216,7 +216,7 @@ def _install_routes(app: FastAPI, settings: Settings, metrics: Metrics, verifier
 
         async def admit_and_insert() -> tuple[dict, bool]:
             await profile.admit()
-            return await profile.query(lambda: profile.deps.db.insert_generation(new))
+            return await profile.insert(new)
 
         row, created = await _as_503(profile, admit_and_insert)
         if not created:

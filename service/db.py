@@ -19,11 +19,18 @@ from typing import Any
 
 import asyncpg
 
+from service.errors import Overloaded, PoolExhausted
+
 log = logging.getLogger(__name__)
 
 MIGRATION_LOCK_ID = 7_240_311_905  # pg_advisory_lock key shared by every replica
+ADMISSION_LOCK_ID = 7_240_311_906  # serialises "count the queue, then insert" across requests and replicas
 CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
                      asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
+
+
+_COUNT_UNFINISHED = ("SELECT count(*) FROM (SELECT 1 FROM generations WHERE status IN ('pending', 'processing') "
+                     "LIMIT $1) AS unfinished")
 
 
 @dataclass(frozen=True)
@@ -117,10 +124,22 @@ class Database:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection; the whole block must finish within connect + command timeout."""
+        """A pooled connection; the whole block must finish within connect + command timeout.
+
+        Waiting in vain for a connection while every one of them is busy is PoolExhausted (overload),
+        not a TimeoutError (which would read as the database being down).
+        """
         async with asyncio.timeout(self._deadline_s):
-            async with self.pool.acquire(timeout=self._acquire_timeout_s) as conn:
-                yield conn
+            try:
+                acquired = await self.pool.acquire(timeout=self._acquire_timeout_s)
+            except TimeoutError:
+                if self.pool.get_idle_size() == 0 and self.pool.get_size() >= self.pool.get_max_size():
+                    raise PoolExhausted("every database connection is busy") from None
+                raise
+            try:
+                yield acquired
+            finally:
+                await self.pool.release(acquired)
 
     async def ping(self) -> None:
         async with self.connection() as conn:
@@ -128,12 +147,19 @@ class Database:
 
     # --- API queries -------------------------------------------------------------------------
 
-    async def insert_generation(self, new: NewGeneration) -> tuple[dict, bool]:
+    async def insert_generation(self, new: NewGeneration, max_unfinished: int | None = None) -> tuple[dict, bool]:
         """Insert, or return the user's existing generation with the same idempotency key.
 
-        Returns (row, created). Race-safe: the unique index decides, ON CONFLICT never raises.
+        Returns (row, created). Race-safe: the unique index decides, ON CONFLICT never raises. With
+        ``max_unfinished``, a new row is refused (Overloaded) once that many generations wait; the
+        count and the insert happen under one advisory lock, so concurrent requests cannot overshoot.
         """
-        async with self.connection() as conn:
+        async with self.connection() as conn, conn.transaction():
+            if max_unfinished is not None:
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", ADMISSION_LOCK_ID)
+                depth = await conn.fetchval(_COUNT_UNFINISHED, max_unfinished)
+                if depth >= max_unfinished:
+                    raise Overloaded(f"{depth} generations waiting (limit {max_unfinished})")
             row = await conn.fetchrow(
                 """INSERT INTO generations (id, user_id, model_id, prompt, negative_prompt, reference_image_url,
                                             parameters, idempotency_key, request_fingerprint, traceparent)
@@ -168,9 +194,7 @@ class Database:
     async def count_unfinished(self, at_most: int) -> int:
         """Pending + processing generations, counting no further than `at_most` (stays cheap)."""
         async with self.connection() as conn:
-            return await conn.fetchval(
-                "SELECT count(*) FROM (SELECT 1 FROM generations WHERE status IN ('pending', 'processing') "
-                "LIMIT $1) AS unfinished", at_most)
+            return await conn.fetchval(_COUNT_UNFINISHED, at_most)
 
     # --- worker queries ----------------------------------------------------------------------
 

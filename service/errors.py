@@ -63,6 +63,10 @@ class Overloaded(Exception):
     """Too many generations are waiting; the hardened profile sheds new ones."""
 
 
+class PoolExhausted(Overloaded):
+    """Every database connection of the pool is busy: the service is overloaded, the database is not down."""
+
+
 class GenerationFailed(Exception):
     """A generation ended in a way retrying cannot fix (e.g. the model rejected the input)."""
 

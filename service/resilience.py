@@ -22,9 +22,9 @@ import fal_client
 import httpx
 
 from service.breaker import BreakerOpenError, BreakerPolicy, BreakerState, CircuitBreaker
-from service.db import CONNECTION_ERRORS, Database
+from service.db import CONNECTION_ERRORS, Database, NewGeneration
 from service.errors import (
-    DependencyUnavailable, GenerationFailed, Overloaded, Reason, ServiceUnavailable, reason_from_message,
+    DependencyUnavailable, GenerationFailed, Reason, ServiceUnavailable, reason_from_message,
     reason_from_type,
 )
 from service.fal_gateway import FalGateway
@@ -89,6 +89,10 @@ class ResilienceProfile:
     def to_unavailable(self, error: Exception) -> ServiceUnavailable | None:
         """The 503 an error in the POST path becomes, or None for a genuine bug."""
         raise NotImplementedError
+
+    async def insert(self, new: NewGeneration) -> tuple[dict, bool]:
+        """Store a new generation (or find the one with the same idempotency key); (row, created)."""
+        return await self.query(lambda: self.deps.db.insert_generation(new))
 
     async def query(self, call: Callable[[], Awaitable[T]]) -> T:
         """Run one API database query, metered."""
@@ -216,16 +220,15 @@ class HardenedProfile(ResilienceProfile):
         super().__init__(deps, breakers, retry_policy, budget)
 
     async def admit(self) -> None:
-        s = self.deps.settings
         if self.fal_breaker.state is BreakerState.OPEN:
             raise ServiceUnavailable(Reason.BREAKER_OPEN, self.fal_breaker.retry_after_s())
         for dependency in ("database", "storage", "fal"):
             if not self.deps.health.is_up(dependency):
                 raise DependencyUnavailable(dependency, "last health check failed")
-        depth = await self.query(lambda: self.deps.db.count_unfinished(s.max_queue_depth))
-        self.deps.metrics.queue_depth.set(depth)
-        if depth >= s.max_queue_depth:
-            raise Overloaded(f"{depth} generations waiting (limit {s.max_queue_depth})")
+
+    async def insert(self, new: NewGeneration) -> tuple[dict, bool]:
+        """Bounded queue: the insert itself refuses a new generation once the queue is full."""
+        return await self.query(lambda: self.deps.db.insert_generation(new, self.deps.settings.max_queue_depth))
 
     def to_unavailable(self, error: Exception) -> ServiceUnavailable | None:
         reason = reason_from_type(error)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.claims import ClaimResult
+from chaos.report.exemplars import add_exemplars
 from chaos.report.html import write_html
 from chaos.report.json_report import build_report, write_json
 from chaos.report.junit import write_junit
@@ -15,15 +16,17 @@ from chaos.verdicts import ScenarioResult
 
 def write_reports(out_dir: Path, results: list[ScenarioResult], claims: list[ClaimResult],
                   gated_profiles: list[str], traces_file: str | None) -> dict[str, Any]:
-    """Write all four files and return the report as written to report.json."""
+    """Write all four files and return the report as written to report.json (with each scenario's
+    exemplar traces, picked from the copied traces file)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = build_report(results, claims, gated_profiles)
-    write_json(out_dir / "report.json", report)
-    write_html(out_dir / "report.html", report)
-    write_junit(out_dir / "junit.xml", report)
     traces = out_dir / "traces.jsonl"
     if traces_file and Path(traces_file).is_file():
         shutil.copyfile(traces_file, traces)
     else:
         traces.write_text("")
+    report = build_report(results, claims, gated_profiles)
+    add_exemplars(report, traces)
+    write_json(out_dir / "report.json", report)
+    write_html(out_dir / "report.html", report)
+    write_junit(out_dir / "junit.xml", report)
     return report

@@ -1,5 +1,6 @@
-"""report.html: a self-contained page (no network) with verdicts, checks, claims, and per scenario an
-inline SVG chart of success rate and 503 rate over time with the fault windows shaded."""
+"""report.html: one self-contained page (inline CSS and SVG, no script, no network) for the people who
+review a run: the verdict, a summary row per scenario x profile, the claims audit (claims x profiles),
+and per scenario its checks (expected vs observed), charts over time and exemplar trace waterfalls."""
 
 from __future__ import annotations
 
@@ -7,64 +8,43 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-WIDTH, HEIGHT, PAD = 560, 160, 30
-STYLE = """
-body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
-table{border-collapse:collapse;margin:.5rem 0 1.5rem}
-td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}
-.pass{color:#17702f;font-weight:600}.fail{color:#b3261e;font-weight:600}
-.fault{fill:#f4b400;opacity:.25}.success{stroke:#17702f}.r503{stroke:#b3261e}
-svg polyline{fill:none;stroke-width:2}.legend{font-size:.85rem}
+from chaos.report.charts import COLOURS, scenario_charts
+from chaos.report.waterfall import exemplar_section
+
+STYLE = f"""
+body{{font-family:system-ui,sans-serif;margin:1.5rem 2rem;color:{COLOURS["text"]};max-width:1120px}}
+h1{{margin-bottom:.25rem}} h2{{margin-top:2rem;border-bottom:2px solid #e0e0e0;padding-bottom:.25rem}}
+h3{{margin:0 0 .5rem}} h4{{margin:1rem 0 .25rem}}
+table{{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.9rem}}
+td,th{{border:1px solid #d0d0d0;padding:.3rem .55rem;text-align:left;vertical-align:top}}
+th{{background:#f5f5f5}} td.num{{text-align:right;font-variant-numeric:tabular-nums}}
+tr.failed td{{background:#fce8e6}}
+.pass{{color:{COLOURS["success"]};font-weight:600}} .fail{{color:#b3261e;font-weight:600}}
+.badge{{display:inline-block;padding:.1rem .5rem;border-radius:.75rem;font-weight:600;font-size:.85rem}}
+.badge.pass{{background:#e6f4ea}} .badge.fail{{background:#fce8e6}}
+.badge.unmeasured{{background:#eeeeee;color:#555}}
+td.claim{{min-width:260px}} td.cell{{width:38%}} .evidence{{font-size:.8rem;color:#555;margin-top:.25rem}}
+section.scenario{{border:1px solid #e0e0e0;border-radius:6px;padding:1rem;margin:1.25rem 0}}
+figure.charts{{margin:.5rem 0}} figcaption,.meta,.legend{{font-size:.8rem;color:#555}}
+svg{{display:block;max-width:100%;height:auto;margin:.25rem 0}}
+.swatch{{display:inline-block;width:.9rem;height:.7rem;margin:0 .25rem 0 .6rem;vertical-align:middle}}
+nav a{{margin-right:.75rem}} code{{font-size:.8rem}} .error{{color:#b3261e}}
 """
 
 
-def _verdict(passed: bool, yes: str = "pass", no: str = "fail") -> str:
-    return f'<span class="{"pass" if passed else "fail"}">{yes if passed else no}</span>'
+def badge(passed: bool, yes: str = "pass", no: str = "fail") -> str:
+    return f'<span class="badge {"pass" if passed else "fail"}">{yes if passed else no}</span>'
 
 
-def _points(series: list[dict[str, Any]], key: str, span: float) -> str:
-    points = []
-    for point in series:
-        value = point.get(key)
-        if value is None:
-            continue
-        x = PAD + (WIDTH - 2 * PAD) * point["t"] / span
-        y = HEIGHT - PAD - (HEIGHT - 2 * PAD) * value
-        points.append(f"{x:.1f},{y:.1f}")
-    return " ".join(points)
-
-
-def chart(scenario: dict[str, Any]) -> str:
-    """Success rate (green) and 503 rate (red) per second, 0..1, fault windows shaded."""
-    series = scenario.get("timeline") or []
-    if not series:
-        return "<p>No timeline recorded.</p>"
-    span = max(max(p["t"] for p in series), max((f["end"] for f in scenario.get("faults", [])), default=0), 1.0)
-    inner = WIDTH - 2 * PAD
-    shades = "".join(
-        f'<rect class="fault" x="{PAD + inner * f["start"] / span:.1f}" y="{PAD}" '
-        f'width="{max(1.0, inner * (f["end"] - f["start"]) / span):.1f}" height="{HEIGHT - 2 * PAD}">'
-        f'<title>{escape(f["description"])}</title></rect>' for f in scenario.get("faults", []))
-    axes = (f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" stroke="#999"/>'
-            f'<line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{HEIGHT - PAD}" stroke="#999"/>'
-            f'<text x="2" y="{PAD + 4}" font-size="10">1.0</text><text x="2" y="{HEIGHT - PAD}" font-size="10">0</text>'
-            f'<text x="{WIDTH - PAD - 30}" y="{HEIGHT - 8}" font-size="10">{span:.0f} s</text>')
-    lines = (f'<polyline class="success" points="{_points(series, "success_rate", span)}"/>'
-             f'<polyline class="r503" points="{_points(series, "rate_503", span)}"/>')
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" role="img" '
-            f'aria-label="success and 503 rate of {escape(scenario["name"])}">{shades}{axes}{lines}</svg>')
-
-
-def _summary_rows(report: dict[str, Any]) -> str:
-    rows = []
-    for s in report["scenarios"]:
-        m = s["metrics"]
-        rows.append(
-            f"<tr><td>{escape(s['name'])}</td><td>{escape(s['profile'])}</td><td>{_verdict(s['verdict'] == 'pass')}</td>"
-            f"<td>{m.get('requests')}</td><td>{_pct(m.get('success_rate'))}</td><td>{_pct(m.get('rate_503'))}</td>"
-            f"<td>{m.get('breaker_opened')}</td><td>{_num(m.get('recovery_s'))}</td>"
-            f"<td>{_num(m.get('upstream_attempts_per_generation'))}</td><td>{m.get('lost_generations')}</td></tr>")
-    return "".join(rows)
+def show(value: Any) -> str:
+    """A check's expected or observed value, numbers to 4 significant digits."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    return str(value)
 
 
 def _pct(value: float | None) -> str:
@@ -75,35 +55,91 @@ def _num(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
-def _scenario_section(s: dict[str, Any]) -> str:
-    checks = "".join(
-        f"<tr><td>{escape(c['name'])}</td><td>{_verdict(c['passed'])}</td><td>{escape(str(c['expected']))}</td>"
-        f"<td>{escape(str(c['observed']))}</td></tr>" for c in s["checks"])
-    faults = ", ".join(f"{escape(f['description'])} ({f['start']:.1f}–{f['end']:.1f} s)" for f in s.get("faults", []))
-    return (f"<section><h3>{escape(s['name'])} · {escape(s['profile'])} · {_verdict(s['verdict'] == 'pass')}</h3>"
-            f"<p>Faults: {faults or 'none'}</p>{chart(s)}"
-            f'<p class="legend"><span class="pass">— success rate</span> · <span class="fail">— 503 rate</span> · '
-            f"shaded: fault windows</p>"
-            f"<table><tr><th>check</th><th>result</th><th>expected</th><th>observed</th></tr>{checks}</table></section>")
+def anchor(scenario: dict[str, Any]) -> str:
+    return f"{scenario['name']}--{scenario['profile']}"
+
+
+def summary_table(report: dict[str, Any]) -> str:
+    rows = []
+    for s in report["scenarios"]:
+        m = s["metrics"]
+        rows.append(
+            f'<tr><td><a href="#{escape(anchor(s))}">{escape(s["name"])}</a></td><td>{escape(s["profile"])}</td>'
+            f'<td>{badge(s["verdict"] == "pass")}</td><td class="num">{m.get("requests")}</td>'
+            f'<td class="num">{_pct(m.get("success_rate"))}</td><td class="num">{_pct(m.get("rate_503"))}</td>'
+            f'<td>{m.get("breaker_opened")}</td><td class="num">{_num(m.get("time_to_open_s"))}</td>'
+            f'<td class="num">{_num(m.get("recovery_s"))}</td>'
+            f'<td class="num">{_num(m.get("upstream_attempts_per_generation"))}</td>'
+            f'<td class="num">{m.get("lost_generations")}</td></tr>')
+    return ("<table><tr><th>scenario</th><th>profile</th><th>verdict</th><th>requests</th><th>success</th>"
+            "<th>503s</th><th>breaker opened</th><th>time to open s</th><th>recovery s</th>"
+            f"<th>FAL attempts/gen</th><th>lost</th></tr>{''.join(rows)}</table>")
+
+
+def _claim_cell(claim: dict[str, Any] | None) -> str:
+    if claim is None:
+        return '<td class="cell"><span class="badge unmeasured">not run</span></td>'
+    if not claim.get("measured", True):
+        status = '<span class="badge unmeasured">not measured</span>'
+    else:
+        status = badge(claim["held"], "held", "not held")
+    return (f'<td class="cell" title="{escape(claim["evidence"])}">{status}'
+            f'<div class="evidence">{escape(claim["evidence"])}</div></td>')
+
+
+def claims_table(claims: list[dict[str, Any]]) -> str:
+    """One row per claim, one column per profile: held, not held or not measured, with the evidence."""
+    if not claims:
+        return "<p>No claim was audited.</p>"
+    profiles = list(dict.fromkeys(c["profile"] for c in claims))
+    by_key = {(c["claim"], c["profile"]): c for c in claims}
+    rows = "".join(
+        f'<tr><td class="claim">{escape(text)}</td>'
+        f'{"".join(_claim_cell(by_key.get((text, p))) for p in profiles)}</tr>'
+        for text in dict.fromkeys(c["claim"] for c in claims))
+    header = "".join(f"<th>{escape(p)} profile</th>" for p in profiles)
+    return f'<table class="claims"><tr><th>claim</th>{header}</tr>{rows}</table>'
+
+
+def checks_table(checks: list[dict[str, Any]]) -> str:
+    rows = "".join(
+        f'<tr class="{"passed" if c["passed"] else "failed"}"><td>{escape(c["name"])}</td>'
+        f'<td>{badge(c["passed"])}</td><td>{escape(show(c["expected"]))}</td>'
+        f'<td>{escape(show(c["observed"]))}</td></tr>' for c in checks)
+    return ("<table class=\"checks\"><tr><th>check</th><th>result</th><th>expected</th><th>observed</th></tr>"
+            f"{rows}</table>")
+
+
+def scenario_section(s: dict[str, Any]) -> str:
+    faults = ", ".join(f"{escape(f['description'])} ({f['start']:.1f}–{f['end']:.1f} s)" for f in s.get("faults") or [])
+    settings = ", ".join(f"{escape(k)}={escape(str(v))}" for k, v in (s.get("settings") or {}).items())
+    error = f'<p class="error">The scenario did not run to the end: {escape(s["error"])}</p>' if s.get("error") else ""
+    exemplars = s.get("exemplars") or []
+    traces = ("<h4>Exemplar traces</h4>" + "".join(exemplar_section(e) for e in exemplars)) if exemplars else ""
+    return (f'<section class="scenario" id="{escape(anchor(s))}">'
+            f'<h3>{escape(s["name"])} · {escape(s["profile"])} profile · {badge(s["verdict"] == "pass")}</h3>'
+            f'<p class="meta">timing {escape(str(s.get("timing")))}{" · settings " + settings if settings else ""}'
+            f'<br>faults: {faults or "none"}</p>{error}{checks_table(s["checks"])}'
+            f'{scenario_charts(s)}{traces}</section>')
 
 
 def render_html(report: dict[str, Any]) -> str:
-    claims = "".join(
-        f"<tr><td>{escape(c['claim'])}</td><td>{escape(c['profile'])}</td>"
-        f"<td>{_verdict(c['held'], 'held', 'not held' if c.get('measured', True) else 'not measured')}</td>"
-        f"<td>{escape(c['evidence'])}</td></tr>" for c in report["claims"])
+    scenarios = report["scenarios"]
+    passed = sum(s["verdict"] == "pass" for s in scenarios)
+    nav = "".join(f'<a href="#{escape(anchor(s))}">{escape(s["name"])} · {escape(s["profile"])}</a>'
+                  for s in scenarios)
     return (
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>genchaos report</title>"
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><title>genchaos report</title>'
         f"<style>{STYLE}</style></head><body>"
-        f"<h1>genchaos report: {_verdict(report['verdict'] == 'pass')}</h1>"
-        f"<p>Gate: {escape(', '.join(report.get('gate', [])))}</p>"
-        "<h2>Scenarios</h2><table><tr><th>scenario</th><th>profile</th><th>verdict</th><th>requests</th>"
-        "<th>success</th><th>503s</th><th>breaker opened</th><th>recovery s</th><th>FAL attempts/gen</th>"
-        f"<th>lost</th></tr>{_summary_rows(report)}</table>"
-        "<h2>The report's claims</h2><table><tr><th>claim</th><th>profile</th><th>result</th><th>evidence</th></tr>"
-        f"{claims}</table><h2>Details</h2>{''.join(_scenario_section(s) for s in report['scenarios'])}"
+        f"<h1>genchaos report {badge(report['verdict'] == 'pass')}</h1>"
+        f"<p class=\"meta\">gated on: {escape(', '.join(report.get('gate', [])) or 'nothing')} · "
+        f"{passed} of {len(scenarios)} scenario runs passed</p><nav>{nav}</nav>"
+        f"<h2>Scenarios</h2>{summary_table(report)}"
+        f"<h2>The report's claims, profile against profile</h2>{claims_table(report['claims'])}"
+        f"<h2>Details</h2>{''.join(scenario_section(s) for s in scenarios)}"
         "</body></html>\n")
 
 
 def write_html(path: Path, report: dict[str, Any]) -> None:
-    path.write_text(render_html(report))
+    path.write_text(render_html(report), encoding="utf-8")

@@ -8,11 +8,12 @@ can be scoped to one phase of the run or must hold in every sliding window of a 
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chaos.faults import PROXY_NAMES
+from chaos.faults import PROXY_NAMES, FalEmulatorControl, FaultController
 
 Profile = Literal["report", "hardened"]
 Timing = Literal["fast", "report"]
@@ -109,6 +110,16 @@ class Fault(_Strict):
     @property
     def end_s(self) -> float:
         return self.at_s + self.for_s
+
+    def window(self, faults: FaultController, fal: FalEmulatorControl) -> AbstractContextManager:
+        """The context manager that holds this fault while it is entered (and takes it back on exit)."""
+        if self.toxic is not None:
+            t = self.toxic
+            return faults.toxic(t.proxy, t.type, stream=t.stream, toxicity=t.toxicity, attributes=t.attributes,
+                                name=f"{t.type}_{t.stream}_{int(self.at_s * 1000)}")
+        if self.down is not None:
+            return faults.down(self.down)
+        return fal.behaving(**self.fal.fields())
 
     def describe(self) -> str:
         if self.toxic is not None:

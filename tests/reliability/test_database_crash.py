@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import httpx
 import psutil
+import pytest
 
 from chaos.stack import EmbeddedStack
 from tests.reliability.observe import wait_for
@@ -67,6 +68,7 @@ class SteadyLoad:
         return [a for a in list(self.answers) if a.sent_at >= t]
 
 
+@pytest.mark.slow
 def test_database_crash_gives_its_503_then_recovers_without_a_service_restart(
         stack: EmbeddedStack, restore_service, empty_queue):
     info = stack.info

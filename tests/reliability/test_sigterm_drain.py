@@ -9,6 +9,7 @@ import uuid
 
 import httpx
 import psutil
+import pytest
 
 from chaos.faults import FalEmulatorControl, FaultController
 from chaos.stack import EmbeddedStack
@@ -17,9 +18,10 @@ from tests.support import auth_headers, submit, wait_terminal
 
 GENERATIONS = 3
 FAL_PROCESSING_S = 6.0  # longer than the fast preset's 3 s shutdown grace: the work cannot finish in time
-DATABASE_LATENCY_MS = 500  # makes one list request take about a second, well within the grace
+DATABASE_LATENCY_MS = 300  # one list request takes under a second: slow, but well within every timeout
 
 
+@pytest.mark.slow
 def test_sigterm_answers_inflight_requests_and_releases_leases(
         stack: EmbeddedStack, fal_control: FalEmulatorControl, faults: FaultController, restore_service,
         empty_queue):
