@@ -21,6 +21,7 @@ run: $(STAMP)
 	$(VENV)/bin/genchaos run --suite ci --profile both --gate hardened --out reports/latest
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check service chaos loadtests tests benchmarks
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 clean:

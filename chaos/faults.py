@@ -16,11 +16,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from prometheus_client import Gauge
 from toxiproxy import Toxiproxy
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 PROXY_NAMES = ("fal", "postgres", "storage")
+# Faults applied by this process right now, for the dashboards' fault-window annotations; served by
+# `genchaos run --metrics-port` (and the Locust master) on the process's default Prometheus registry.
+FAULT_ACTIVE = Gauge("genchaos_fault_active", "Faults the harness applies right now", ["proxy", "fault"])
 ADMIN_TIMEOUT_S = 10.0
 
 

@@ -4,6 +4,7 @@ recovery and upstream amplification. Names match ``scenarios.model.METRICS``.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -159,7 +160,7 @@ def retry_gaps(by_generation: dict[str, list[dict[str, Any]]]) -> list[float | N
     gaps: dict[int, list[float]] = defaultdict(list)
     for entries in by_generation.values():
         times = sorted(e["t"] for e in entries)
-        for index, (earlier, later) in enumerate(zip(times, times[1:])):
+        for index, (earlier, later) in enumerate(itertools.pairwise(times)):
             gaps[index].append(later - earlier)
     return [sum(gaps[i]) / len(gaps[i]) for i in range(len(gaps))]
 

@@ -132,7 +132,8 @@ class EmbeddedStack:
                                            "--certfile", str(tls.server_cert), "--keyfile", str(tls.server_key)])
         storage = self._spawn("storage-emulator", ["-m", "chaos.emulators.storage", "--host", "127.0.0.1",
                                                    "--port", str(storage_port), "--data-dir", str(self._root / "storage"),
-                                                   "--service-key", service_key, "--jwt-secret", jwt_secret])
+                                                   # `=` keeps a secret that starts with "-" from reading as a flag
+                                                   f"--service-key={service_key}", f"--jwt-secret={jwt_secret}"])
         toxiproxy_url = os.environ.get("TOXIPROXY_URL")
         toxiproxy = None
         if not toxiproxy_url:

@@ -5,8 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaos.measures import (generation_errors, phase_records, reasons_503, request_metrics, run_metrics, timeline,
-                            windows_of)
+from chaos.measures import (
+    generation_errors,
+    phase_records,
+    reasons_503,
+    request_metrics,
+    run_metrics,
+    timeline,
+    windows_of,
+)
 from chaos.observations import Observation
 from chaos.scenarios.model import RUN_METRICS, Check, Scenario
 

@@ -24,7 +24,11 @@ import httpx
 from service.breaker import BreakerOpenError, BreakerPolicy, BreakerState, CircuitBreaker
 from service.db import CONNECTION_ERRORS, Database, NewGeneration
 from service.errors import (
-    DependencyUnavailable, GenerationFailed, Reason, ServiceUnavailable, reason_from_message,
+    DependencyUnavailable,
+    GenerationFailed,
+    Reason,
+    ServiceUnavailable,
+    reason_from_message,
     reason_from_type,
 )
 from service.fal_gateway import FalGateway
@@ -72,7 +76,7 @@ class ResilienceProfile:
         self.breakers = breakers
         self.retry_policy = retry_policy
         self.budget = budget
-        for name, breaker in breakers.items():
+        for name in breakers:
             deps.metrics.breaker_state.labels(name).set(0)
 
     @property

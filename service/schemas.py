@@ -16,6 +16,17 @@ MAX_PARAMETERS_KEYS = 32
 Status = Literal["pending", "processing", "completed", "failed"]
 
 
+def _has_nul(value: Any) -> bool:
+    """Whether a JSON value holds a NUL character in any string or key."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
 class GenerationRequest(BaseModel):
     """Body of POST /api/v1/generations."""
 
@@ -26,6 +37,13 @@ class GenerationRequest(BaseModel):
     negative_prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
     reference_image_url: AnyHttpUrl | None = Field(default=None)
     parameters: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("model_id", "prompt", "negative_prompt")
+    @classmethod
+    def _no_nul_characters(cls, text: str | None) -> str | None:
+        if _has_nul(text):  # PostgreSQL's text cannot store them
+            raise ValueError("must not contain NUL characters")
+        return text
 
     @field_validator("reference_image_url")
     @classmethod
@@ -39,8 +57,11 @@ class GenerationRequest(BaseModel):
     def _parameters_bounded(cls, parameters: dict[str, Any]) -> dict[str, Any]:
         if len(parameters) > MAX_PARAMETERS_KEYS:
             raise ValueError(f"parameters may have at most {MAX_PARAMETERS_KEYS} keys")
-        if len(json.dumps(parameters)) > MAX_PARAMETERS_JSON_BYTES:
+        encoded = json.dumps(parameters)
+        if len(encoded) > MAX_PARAMETERS_JSON_BYTES:
             raise ValueError(f"parameters must be at most {MAX_PARAMETERS_JSON_BYTES} bytes as JSON")
+        if _has_nul(parameters):  # PostgreSQL's jsonb cannot store them
+            raise ValueError("parameters must not contain NUL characters")
         return parameters
 
     def fingerprint_source(self) -> str:

@@ -14,7 +14,7 @@ import os
 import socket
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from opentelemetry import trace
 
@@ -139,7 +139,7 @@ class Worker:
         db = self.deps.db
         generation_id = row["id"]
         started_at: datetime = row["started_at"]
-        elapsed = (datetime.now(timezone.utc) - started_at).total_seconds()
+        elapsed = (datetime.now(UTC) - started_at).total_seconds()
         job = FalJob(
             generation_id=str(generation_id), arguments=fal_arguments(row), fal_request_id=row["fal_request_id"],
             save_request_id=lambda request_id: db.save_fal_request_id(generation_id, self.owner, request_id),
@@ -181,5 +181,5 @@ class Worker:
     def _count_terminal(self, row: dict, status: str) -> None:
         metrics = self.deps.metrics
         metrics.generations.labels(status).inc()
-        duration = (datetime.now(timezone.utc) - row["created_at"]).total_seconds()
+        duration = (datetime.now(UTC) - row["created_at"]).total_seconds()
         metrics.generation_duration.labels(status).observe(duration)

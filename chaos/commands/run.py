@@ -9,6 +9,7 @@ import contextlib
 import sys
 from pathlib import Path
 
+import prometheus_client
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -47,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="whose verdicts decide the exit code (default: every profile run)")
     parser.add_argument("--out", type=Path, default=Path("reports/latest"), help="report directory")
     parser.add_argument("--stack-file", type=Path, help="run on this running stack instead of a fresh one")
+    parser.add_argument("--metrics-port", type=int, metavar="PORT",
+                        help="serve the harness's metrics (genchaos_fault_active, for the dashboards' fault "
+                             "windows) on 127.0.0.1:PORT while the run lasts")
     parser.set_defaults(handler=run)
 
 
@@ -86,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     exit_cleanly_on_sigterm()
     try:
+        if args.metrics_port is not None:
+            prometheus_client.start_http_server(args.metrics_port, addr="127.0.0.1")
         with contextlib.ExitStack() as exits:
             if running is not None:
                 target: StackTarget = RunningTarget(running)
@@ -98,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             results = _run_with_progress(console, target, scenarios, profiles)
             claims = audit(results)
             report = write_reports(args.out, results, claims, gated, traces_file)
-    except (StackError, FaultError) as exc:
+    except (StackError, FaultError, OSError) as exc:
         console.print(f"genchaos run: set-up failed: {exc}", style="red", markup=False, soft_wrap=True)
         return EXIT_USAGE
     except KeyboardInterrupt:

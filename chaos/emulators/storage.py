@@ -30,12 +30,12 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
-from collections.abc import AsyncIterator
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 import jwt
@@ -182,7 +182,7 @@ def mime_allowed(mimetype: str, allowed: list[str] | None) -> bool:
 
 
 def utc_now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # --------------------------------------------------------------------------------------

@@ -8,12 +8,13 @@ can be scoped to one phase of the run or must hold in every sliding window of a 
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chaos.faults import PROXY_NAMES, FalEmulatorControl, FaultController
+from chaos.faults import FAULT_ACTIVE, PROXY_NAMES, FalEmulatorControl, FaultController
 
 Profile = Literal["report", "hardened"]
 Timing = Literal["fast", "report"]
@@ -111,15 +112,25 @@ class Fault(_Strict):
     def end_s(self) -> float:
         return self.at_s + self.for_s
 
-    def window(self, faults: FaultController, fal: FalEmulatorControl) -> AbstractContextManager:
-        """The context manager that holds this fault while it is entered (and takes it back on exit)."""
+    @contextmanager
+    def window(self, faults: FaultController, fal: FalEmulatorControl) -> Iterator[None]:
+        """Hold this fault while the block runs (taking it back on exit), shown as active in
+        ``genchaos_fault_active`` for the dashboards' fault-window annotations."""
         if self.toxic is not None:
             t = self.toxic
-            return faults.toxic(t.proxy, t.type, stream=t.stream, toxicity=t.toxicity, attributes=t.attributes,
-                                name=f"{t.type}_{t.stream}_{int(self.at_s * 1000)}")
-        if self.down is not None:
-            return faults.down(self.down)
-        return fal.behaving(**self.fal.fields())
+            applied = faults.toxic(t.proxy, t.type, stream=t.stream, toxicity=t.toxicity, attributes=t.attributes,
+                                   name=f"{t.type}_{t.stream}_{int(self.at_s * 1000)}")
+            target, kind = t.proxy, t.type
+        elif self.down is not None:
+            applied, target, kind = faults.down(self.down), self.down, "down"
+        else:
+            applied, target, kind = fal.behaving(**self.fal.fields()), "fal", "+".join(self.fal.fields())
+        with applied:
+            FAULT_ACTIVE.labels(target, kind).inc()
+            try:
+                yield
+            finally:
+                FAULT_ACTIVE.labels(target, kind).dec()
 
     def describe(self) -> str:
         if self.toxic is not None:

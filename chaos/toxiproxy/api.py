@@ -17,8 +17,16 @@ from urllib.parse import quote
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from . import gojson
-from .errors import (INVALID_STREAM, INVALID_TOXIC_TYPE, TOXIC_EXISTS, TOXIC_NOT_FOUND, ApiError,
-                     bad_request_body, error, missing_field)
+from .errors import (
+    INVALID_STREAM,
+    INVALID_TOXIC_TYPE,
+    TOXIC_EXISTS,
+    TOXIC_NOT_FOUND,
+    ApiError,
+    bad_request_body,
+    error,
+    missing_field,
+)
 from .gojson import BOOL, FLOAT32, STRING, Struct, TypeErrors
 from .httpserver import BodyTooLarge, Request, Response, clean_path
 from .metrics import exposition

@@ -11,9 +11,9 @@ import asyncio
 import posixpath
 import re
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from typing import Awaitable, Callable
 from urllib.parse import unquote
 
 MAX_HEADER_BYTES = 1 << 20

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +12,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from chaos.processes import free_port
+from chaos.processes import ChildProcess, free_port, http_ok, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = REPO / "dashboards"
@@ -125,34 +123,14 @@ def running_prometheus(binary: str, work_dir: Path, scrape_configs: list[dict] |
     config_file.write_text(yaml.safe_dump(config))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = (work_dir / "prometheus.log").open("wb")
-    process = subprocess.Popen(
-        [binary, f"--config.file={config_file}", f"--storage.tsdb.path={work_dir / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"],
-        stdout=log, stderr=subprocess.STDOUT)
+    prometheus = ChildProcess("prometheus", [
+        binary, f"--config.file={config_file}", f"--storage.tsdb.path={work_dir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"], log_dir=work_dir)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"prometheus exited with {process.returncode}: "
-                                   f"{(work_dir / 'prometheus.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("prometheus did not become ready within 30 s")
-            time.sleep(0.1)
+        wait_until(http_ok(f"{url}/-/ready"), timeout_s=30, what="prometheus", process=prometheus.popen)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log.close()
+        prometheus.stop()
 
 
 def bind_mounts(compose_service: dict) -> dict[str, str]:

@@ -69,14 +69,33 @@ def drive_fal_outage(info) -> None:
             time.sleep(0.3)
 
 
+def wait_for_scrapes(prometheus: str, jobs: int, at_least: int, timeout_s: float = 30.0) -> None:
+    """Prometheus applies new targets only every 5 s: wait until each job has ``at_least`` scrapes."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        counts = [float(r["value"][1]) for r in
+                  instant_query(prometheus, "count_over_time(up[10m])").json()["data"]["result"]]
+        if len(counts) == jobs and min(counts) >= at_least:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"Prometheus did not scrape every job {at_least} times in {timeout_s:g} s")
+
+
+def scrapes_so_far(prometheus: str) -> int:
+    result = instant_query(prometheus, "min(count_over_time(up[10m]))").json()["data"]["result"]
+    return int(float(result[0]["value"][1])) if result else 0
+
+
 def test_every_panel_returns_data(stack, prometheus_binary, tmp_path):
     info = stack.info
     scrape_configs = [scrape_job("genchaos-service", info.service_url), scrape_job("toxiproxy", info.toxiproxy_url)]
     with running_prometheus(prometheus_binary, tmp_path, scrape_configs=scrape_configs,
                             rule_files=sorted(RULES_DIR.glob("*.yml"))) as prometheus:
+        wait_for_scrapes(prometheus, jobs=len(scrape_configs), at_least=1)
         drive_healthy_traffic(info)
         drive_fal_outage(info)
-        time.sleep(4)  # a few 1 s scrapes and rule evaluations after the last request
+        # a few scrapes and rule evaluations after the last request, so every rate() has two samples
+        wait_for_scrapes(prometheus, jobs=len(scrape_configs), at_least=scrapes_so_far(prometheus) + 3)
 
         empty = []
         for name, dashboard in load_dashboards().items():

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chaos.processes import free_port, http_ok, wait_until
+from chaos.processes import ChildProcess, free_port, http_ok, wait_until
 from chaos.tls import TlsFiles, make_test_ca
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -49,30 +49,18 @@ def http_error(exc):
 CLIENT_EPILOGUE = "\nprint(json.dumps(asyncio.run(main())))\n"
 
 
-def start_fal_emulator(tls: TlsFiles, port: int, *extra_args: str) -> subprocess.Popen:
+def start_fal_emulator(tls: TlsFiles, port: int, log_dir: Path, *extra_args: str) -> ChildProcess:
     """Start ``python -m chaos.emulators.fal`` and wait until its health endpoint answers."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "chaos.emulators.fal", "--host", "127.0.0.1", "--port", str(port),
-         "--certfile", str(tls.server_cert), "--keyfile", str(tls.server_key), *extra_args],
-        cwd=REPO_ROOT,
-    )
+    child = ChildProcess(f"fal-emulator-{port}", [
+        sys.executable, "-m", "chaos.emulators.fal", "--host", "127.0.0.1", "--port", str(port),
+        "--certfile", str(tls.server_cert), "--keyfile", str(tls.server_key), *extra_args], log_dir=log_dir)
     try:
         wait_until(http_ok(f"https://127.0.0.1:{port}/_emulator/health", ca_file=str(tls.ca_cert)),
-                   timeout_s=START_TIMEOUT_S, what="FAL emulator", process=process)
+                   timeout_s=START_TIMEOUT_S, what="FAL emulator", process=child.popen)
     except BaseException:
-        stop_process(process)
+        child.stop()
         raise
-    return process
-
-
-def stop_process(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    return child
 
 
 @dataclass
@@ -120,30 +108,30 @@ def fal_emulator_tls(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
 
 
 @pytest.fixture(scope="session")
-def fal_emulator_server(fal_emulator_tls: TlsFiles) -> Iterator[FalEmulator]:
+def fal_emulator_server(fal_emulator_tls: TlsFiles, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FalEmulator]:
     port = free_port()
-    process = start_fal_emulator(fal_emulator_tls, port, "--seed", "1234")
+    child = start_fal_emulator(fal_emulator_tls, port, tmp_path_factory.mktemp("fal-emulator-logs"), "--seed", "1234")
     try:
         with httpx.Client(verify=ssl.create_default_context(cafile=fal_emulator_tls.ca_cert), timeout=10) as http:
             yield FalEmulator(url=f"https://127.0.0.1:{port}", tls=fal_emulator_tls, http=http)
     finally:
-        stop_process(process)
+        child.stop()
 
 
 @pytest.fixture
-def fal_emulator_start(fal_emulator_tls: TlsFiles) -> Iterator[Callable[..., subprocess.Popen]]:
+def fal_emulator_start(fal_emulator_tls: TlsFiles, tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen]]:
     """Start extra emulator processes (on free ports) that the test owns; all are stopped afterwards."""
-    started: list[subprocess.Popen] = []
+    started: list[ChildProcess] = []
 
     def start(*extra_args: str) -> subprocess.Popen:
-        started.append(start_fal_emulator(fal_emulator_tls, free_port(), *extra_args))
-        return started[-1]
+        started.append(start_fal_emulator(fal_emulator_tls, free_port(), tmp_path, *extra_args))
+        return started[-1].popen
 
     try:
         yield start
     finally:
-        for process in started:
-            stop_process(process)
+        for child in started:
+            child.stop()
 
 
 @pytest.fixture

@@ -76,7 +76,7 @@ def finish(process: subprocess.Popen, out: Path, timeout_s: float = RUN_TIMEOUT_
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         output, _ = process.communicate()
-        raise AssertionError(f"load run did not finish within {timeout_s}s:\n{output[-3000:]}")
+        raise AssertionError(f"load run did not finish within {timeout_s}s:\n{output[-3000:]}") from None
     return LoadRun(process.returncode, output, out)
 
 

@@ -18,8 +18,15 @@ import pytest
 from chaos.faults import FalEmulatorControl, FaultController
 from chaos.processes import free_port
 from chaos.stack import EmbeddedStack
-from tests.load.helpers import (LOCUSTFILE, assert_no_faults_left, finish, genchaos_load, http_api_requests,
-                                run_load, write_scenario)
+from tests.load.helpers import (
+    LOCUSTFILE,
+    assert_no_faults_left,
+    finish,
+    genchaos_load,
+    http_api_requests,
+    run_load,
+    write_scenario,
+)
 
 pytestmark = [pytest.mark.load, pytest.mark.slow]
 

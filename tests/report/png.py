@@ -29,7 +29,7 @@ def _unfilter(data: bytes, width: int, height: int, bpp: int) -> bytearray:
             for i in range(bpp, stride):
                 line[i] = (line[i] + line[i - bpp]) & 0xFF
         elif kind == 2:
-            line = bytearray((v + u) & 0xFF for v, u in zip(line, previous))
+            line = bytearray((v + u) & 0xFF for v, u in zip(line, previous, strict=True))
         elif kind == 3:
             for i in range(stride):
                 left = line[i - bpp] if i >= bpp else 0
@@ -68,7 +68,7 @@ def decode(png: bytes) -> tuple[int, int, list[tuple[int, int, int]]]:
         raise ValueError(f"unsupported PNG: depth {depth}, colour type {colour_type}, interlace {interlace}")
     bpp = CHANNELS[colour_type]
     raw = _unfilter(zlib.decompress(bytes(idat)), width, height, bpp)
-    return width, height, list(zip(raw[0::bpp], raw[1::bpp], raw[2::bpp]))
+    return width, height, list(zip(raw[0::bpp], raw[1::bpp], raw[2::bpp], strict=True))
 
 
 def hex_rgb(colour: str) -> tuple[int, int, int]:
@@ -79,4 +79,4 @@ def count_colour(pixels: list[tuple[int, int, int]], colour: str, tolerance: int
     """Pixels within ``tolerance`` per channel of a ``#rrggbb`` colour."""
     target = hex_rgb(colour)
     return sum(n for rgb, n in Counter(pixels).items()
-               if all(abs(c - t) <= tolerance for c, t in zip(rgb, target)))
+               if all(abs(c - t) <= tolerance for c, t in zip(rgb, target, strict=True)))

@@ -17,6 +17,8 @@ INVALID_BODIES = {
     "parameters not an object": ({**BODY, "parameters": [1, 2]}, "parameters"),
     "too many parameters": ({**BODY, "parameters": {f"k{i}": i for i in range(40)}}, "parameters"),
     "unknown field": ({**BODY, "sudo": True}, "sudo"),
+    "NUL in prompt": ({**BODY, "prompt": "a\u0000b"}, "prompt"),  # found by fuzzing: was a 500
+    "NUL in parameters": ({**BODY, "parameters": {"style": ["a\u0000"]}}, "parameters"),
 }
 
 

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import uvloop
+from toxiproxy_support import IO_TIMEOUT_S, Upstream
 
 from chaos.toxiproxy import ToxiproxyServer, start_server
-from toxiproxy_support import IO_TIMEOUT_S, Upstream
 
 
 class ServerThread:

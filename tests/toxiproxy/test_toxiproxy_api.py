@@ -9,7 +9,6 @@ import time
 
 import httpx
 import pytest
-
 from conftest import ServerThread
 from toxiproxy_support import add_toxic, connect, create_proxy, free_port
 

@@ -9,7 +9,6 @@ import sys
 
 import httpx
 import pytest
-
 from toxiproxy_support import free_port
 
 COMMAND = [sys.executable, "-m", "chaos.toxiproxy"]

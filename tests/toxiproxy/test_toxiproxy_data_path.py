@@ -9,9 +9,9 @@ import threading
 import time
 
 import pytest
+from toxiproxy_support import IO_TIMEOUT_S, add_toxic, connect, create_proxy, recv_exactly
 
 from chaos.toxiproxy.toxics.slicer import SlicerToxic
-from toxiproxy_support import IO_TIMEOUT_S, add_toxic, connect, create_proxy, recv_exactly
 
 
 def wait_closed(sock: socket.socket, timeout: float = IO_TIMEOUT_S) -> bytes:

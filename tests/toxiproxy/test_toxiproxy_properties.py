@@ -6,7 +6,6 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from toxiproxy_support import add_toxic, create_proxy
 
 MESSAGE_PREFIXES = ("bad request body: ", "missing required field: ", "stream was invalid",

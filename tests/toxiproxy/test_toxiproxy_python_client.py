@@ -6,7 +6,6 @@ import pytest
 from toxiproxy import Proxy, Toxiproxy
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
-
 from toxiproxy_support import free_port
 
 

@@ -128,3 +128,28 @@ def test_scenarios_lists_one_line_per_catalogue_scenario(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == len(load_catalogue())
     assert any(line.startswith("baseline ") and "ci" in line for line in lines)
+
+
+def test_a_fault_is_shown_active_exactly_while_it_is_held():
+    """The dashboards' fault-window annotations read genchaos_fault_active; it must follow the fault."""
+    from contextlib import contextmanager
+
+    from prometheus_client import REGISTRY
+
+    from chaos.scenarios.model import Fault
+
+    @contextmanager
+    def held(*args, **kwargs):
+        yield
+
+    class Controls:
+        toxic = down = behaving = staticmethod(held)
+
+    def active(proxy: str, fault: str) -> float | None:
+        return REGISTRY.get_sample_value("genchaos_fault_active", {"proxy": proxy, "fault": fault})
+
+    fault = Fault.model_validate({"at": 1, "for": 2, "toxic": {"proxy": "postgres", "type": "latency",
+                                                               "attributes": {"latency": 100}}})
+    with fault.window(Controls(), Controls()):
+        assert active("postgres", "latency") == 1
+    assert active("postgres", "latency") == 0

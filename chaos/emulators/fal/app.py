@@ -8,6 +8,7 @@ run host (point ``FAL_RUN_HOST`` at ``host:port/_run``); files live under ``/fil
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import json
 import random
@@ -43,6 +44,7 @@ APP_NAMESPACES = ("workflows", "comfy")  # fal keeps these prefixes in request U
 LOGS_VALUES = {"true": True, "1": True, "false": False, "0": False}
 IMAGE = gradient_png(IMAGE_SIZE, IMAGE_SIZE)
 RUN_POLL_S = 0.02
+REQUEST_LOG_LIMIT = 100_000  # oldest entries are dropped beyond this, to bound memory in long load runs
 
 Handler = Callable[["Emulator", Request], Awaitable[Response]]
 
@@ -59,7 +61,7 @@ class Emulator:
         """Default behaviour, the start seed again, and an empty log (jobs are kept)."""
         self.behaviour = Behaviour(seed=self.start_seed)
         self.rng = random.Random(self.start_seed)
-        self.request_log: list[dict[str, Any]] = []
+        self.request_log: collections.deque[dict[str, Any]] = collections.deque(maxlen=REQUEST_LOG_LIMIT)
 
     def change_behaviour(self, changes: Any) -> None:
         self.behaviour = self.behaviour.updated(changes)
@@ -268,7 +270,7 @@ async def health(request: Request) -> Response:
 
 
 async def request_log(request: Request) -> Response:
-    return JSONResponse(_emulator(request).request_log)
+    return JSONResponse(list(_emulator(request).request_log))
 
 
 async def reset(request: Request) -> Response:

@@ -6,7 +6,7 @@ which is exactly what makes fal-client retry them (protocol reference A.9).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -45,7 +45,7 @@ def _log_line(message: str, level: str, at: float) -> dict[str, str]:
         "message": message,
         "level": level,
         "source": "user",
-        "timestamp": datetime.fromtimestamp(at, timezone.utc).isoformat(),
+        "timestamp": datetime.fromtimestamp(at, UTC).isoformat(),
     }
 
 
