@@ -91,11 +91,12 @@ class FaultController:
             raise FaultError(f"add {type} toxic to proxy {proxy}: {_describe(exc)}") from exc
         return toxic_name
 
-    def remove_toxic(self, proxy: str, name: str) -> None:
+    def remove_toxic(self, proxy: str, name: str, *, missing_ok: bool = False) -> None:
         try:
             self._proxy(proxy).destroy_toxic(name)
         except NotFound as exc:
-            raise FaultError(f"remove toxic {name} from proxy {proxy}: {_describe(exc)}") from exc
+            if not missing_ok:
+                raise FaultError(f"remove toxic {name} from proxy {proxy}: {_describe(exc)}") from exc
 
     def toxics(self, proxy: str) -> dict[str, dict[str, Any]]:
         """The proxy's toxics, name -> {type, stream, toxicity, attributes}."""
@@ -123,7 +124,7 @@ class FaultController:
         try:
             yield name
         finally:
-            self.remove_toxic(proxy, name)
+            self.remove_toxic(proxy, name, missing_ok=True)  # a reset (rollback) may have removed it already
 
     @contextmanager
     def down(self, proxy: str) -> Iterator[None]:

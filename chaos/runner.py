@@ -8,10 +8,11 @@ FAL emulator back to normal) runs in a ``finally``, so it also runs on Ctrl-C or
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -52,12 +53,18 @@ class RunningTarget:
     info: StackInfo
 
     def prepare(self, profile: str, timing: str, env: dict[str, str]) -> StackInfo:
-        if profile != self.info.profile or timing != self.info.timing or env:
-            raise StackError(f"the running stack serves profile {self.info.profile!r} with timing "
-                             f"{self.info.timing!r}; this scenario needs {profile!r}/{timing!r}"
-                             + (f" and settings {env}" if env else ""))
+        problem = self.cannot_serve(profile, timing, env)
+        if problem:
+            raise StackError(problem)
         _wait_for_closed_breakers(self.info.service_url)
         return self.info
+
+    def cannot_serve(self, profile: str, timing: str, env: dict[str, str]) -> str | None:
+        """Why this stack cannot run a scenario with these needs, or None when it can."""
+        if (profile, timing) == (self.info.profile, self.info.timing) and not env:
+            return None
+        return (f"the running stack serves profile {self.info.profile!r} with timing {self.info.timing!r}; "
+                f"this scenario needs {profile!r}/{timing!r}" + (f" and settings {env}" if env else ""))
 
 
 def _wait_for_closed_breakers(service_url: str) -> None:
@@ -97,12 +104,17 @@ async def _fault_timeline(scenario: Scenario, faults: FaultController, fal: FalE
         if first:
             sampler.baseline_counters = await scrape_counters(client)
         window = fault.window(faults, fal)
-        await asyncio.to_thread(window.__enter__)
-        start = now()
+        entering = asyncio.ensure_future(asyncio.to_thread(window.__enter__))
         try:
+            await asyncio.shield(entering)
+            start = now()
             await asyncio.sleep(max(0.0, fault.end_s - now()))
         finally:
-            await asyncio.to_thread(window.__exit__, None, None, None)
+            # Even when cancelled (Ctrl-C) while the fault was being applied: let that finish, then take
+            # the fault back here, rather than leave it to a garbage-collected generator.
+            await asyncio.wait([entering])
+            if not entering.cancelled() and entering.exception() is None:
+                await asyncio.to_thread(window.__exit__, None, None, None)
         windows.append(FaultWindow(start=start, end=now(), description=fault.describe()))
 
     ordered = sorted(scenario.faults, key=lambda f: f.at_s)
@@ -150,6 +162,34 @@ async def run_scenario(scenario: Scenario, info: StackInfo, profile: str) -> Obs
         storage.close()
 
 
+def run_interruptibly(scenario_run: Coroutine[Any, Any, Observation]) -> Observation:
+    """asyncio.run, except that SIGINT and SIGTERM cancel the scenario, so its ``finally`` blocks take
+    every fault back in order, and only then surface as KeyboardInterrupt."""
+
+    async def main() -> Observation:
+        task, loop = asyncio.current_task(), asyncio.get_running_loop()
+        interrupted = False
+
+        def interrupt() -> None:
+            nonlocal interrupted
+            interrupted = True
+            task.cancel()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, interrupt)
+        try:
+            return await scenario_run
+        except asyncio.CancelledError:
+            if interrupted:
+                raise KeyboardInterrupt from None
+            raise
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    return asyncio.run(main())
+
+
 ProgressCallback = Callable[[str, Scenario, str, ScenarioResult | None], None]
 
 
@@ -165,7 +205,7 @@ def run_suite(target: StackTarget, scenarios: list[Scenario], profiles: list[str
                 on_progress("start", scenario, profile, None)
             try:
                 info = target.prepare(profile, scenario.timing, scenario.service_env)
-                result = judge(scenario, asyncio.run(run_scenario(scenario, info, profile)))
+                result = judge(scenario, run_interruptibly(run_scenario(scenario, info, profile)))
             except (StackError, OSError, httpx.HTTPError, RuntimeError) as exc:
                 result = broken_run(scenario, profile, f"{type(exc).__name__}: {exc}")
             results.append(result)

@@ -79,12 +79,24 @@ def chosen_profiles(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     return profiles, gated
 
 
+def check_running_stack_serves(running: RunningTarget, scenarios: list[Scenario], profiles: list[str]) -> None:
+    """A running stack's service cannot be reconfigured: refuse, before any traffic, what it cannot serve."""
+    for profile in profiles:
+        for scenario in scenarios:
+            problem = profile in scenario.profiles and running.cannot_serve(profile, scenario.timing,
+                                                                             scenario.service_env)
+            if problem:
+                raise UsageError(f"{scenario.name}: {problem} (run it without --stack-file, or choose --profile)")
+
+
 def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     try:
         scenarios = choose_scenarios(args)
         profiles, gated = chosen_profiles(args)
-        running = StackInfo.load(args.stack_file) if args.stack_file else None
+        running = RunningTarget(StackInfo.load(args.stack_file)) if args.stack_file else None
+        if running is not None:
+            check_running_stack_serves(running, scenarios, profiles)
     except (ScenarioError, UsageError, StackError) as exc:
         console.print(f"genchaos run: {exc}", style="red", markup=False, soft_wrap=True)
         return EXIT_USAGE
@@ -94,9 +106,9 @@ def run(args: argparse.Namespace) -> int:
             prometheus_client.start_http_server(args.metrics_port, addr="127.0.0.1")
         with contextlib.ExitStack() as exits:
             if running is not None:
-                target: StackTarget = RunningTarget(running)
-                exits.callback(FaultController(running.toxiproxy_url).reset)
-                traces_file = running.traces_file
+                target: StackTarget = running
+                exits.callback(FaultController(running.info.toxiproxy_url).reset)
+                traces_file = running.info.traces_file
             else:
                 with console.status("starting the embedded stack…"):
                     stack = exits.enter_context(EmbeddedStack())
