@@ -2,7 +2,7 @@
 
     locust -f loadtests/locustfile.py --stack-file stack.json [--scenario NAME | --scenario-file PATH]
 
-See loadtests/README.md for headless, distributed and `genchaos load` runs.
+See the README (Load tests with Locust) for headless, distributed and `genchaos load` runs.
 """
 
 from __future__ import annotations
