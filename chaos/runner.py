@@ -104,10 +104,12 @@ async def _fault_timeline(scenario: Scenario, faults: FaultController, fal: FalE
         if first:
             sampler.baseline_counters = await scrape_counters(client)
         window = fault.window(faults, fal)
+        # The window opens when applying starts and closes when taking back ends: a request that
+        # races either edge is counted in the fault, never in the steady state around it.
+        start = now()
         entering = asyncio.ensure_future(asyncio.to_thread(window.__enter__))
         try:
             await asyncio.shield(entering)
-            start = now()
             await asyncio.sleep(max(0.0, fault.end_s - now()))
         finally:
             # Even when cancelled (Ctrl-C) while the fault was being applied: let that finish, then take

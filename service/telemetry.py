@@ -50,7 +50,10 @@ def setup_tracing(app: FastAPI, settings: Settings) -> Callable[[], None]:
 
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "genchaos-service"),
                                 "service.version": service_version(), "genchaos.profile": settings.profile})
-    provider = TracerProvider(resource=resource, sampler=ParentBased(root=DropOrphanClientSpans()))
+    # OTEL_TRACES_SAMPLER (e.g. parentbased_traceidratio) wins; by default every trace is kept but
+    # background polls that explain no request.
+    sampler = None if os.environ.get("OTEL_TRACES_SAMPLER") else ParentBased(root=DropOrphanClientSpans())
+    provider = TracerProvider(resource=resource, sampler=sampler)
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
