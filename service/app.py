@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.auth import AuthError, TokenVerifier
 from service.db import Database, NewGeneration
-from service.errors import DEPENDENCY_REASONS, IdempotencyConflict, ServiceUnavailable
+from service.errors import DEPENDENCY_REASONS, IdempotencyConflict, PoolExhausted, ServiceUnavailable
 from service.fal_gateway import FalGateway
 from service.health import HealthMonitor
 from service.logs import request_id_var, user_id_var
@@ -113,8 +113,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             signed_url_expires_s=settings.signed_url_expires_s)
 
         async def check_database() -> None:
-            async with upstream_call(metrics, "database", "check"):
-                depth = await db.count_unfinished(10**9)
+            try:
+                async with upstream_call(metrics, "database", "check"):
+                    depth = await db.count_unfinished(10**9)
+            except PoolExhausted:
+                return  # every connection busy answering requests: the database is up, the service is busy
             metrics.queue_depth.set(depth)
 
         health = HealthMonitor(

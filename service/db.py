@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 MIGRATION_LOCK_ID = 7_240_311_905  # pg_advisory_lock key shared by every replica
 ADMISSION_LOCK_ID = 7_240_311_906  # serialises "count the queue, then insert" across requests and replicas
+ADMISSION_LOCK_TIMEOUT = "500ms"
 CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
                      asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
 
@@ -156,7 +157,11 @@ class Database:
         """
         async with self.connection() as conn, conn.transaction():
             if max_unfinished is not None:
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", ADMISSION_LOCK_ID)
+                try:  # a long wait for the admission lock means a crowd of POSTs: overload, not an outage
+                    await conn.execute("SELECT set_config('lock_timeout', $2, true), pg_advisory_xact_lock($1)",
+                                       ADMISSION_LOCK_ID, ADMISSION_LOCK_TIMEOUT)
+                except asyncpg.LockNotAvailableError:
+                    raise Overloaded("too many generations being admitted at once") from None
                 depth = await conn.fetchval(_COUNT_UNFINISHED, max_unfinished)
                 if depth >= max_unfinished:
                     raise Overloaded(f"{depth} generations waiting (limit {max_unfinished})")
