@@ -54,33 +54,40 @@ def _tagged(results: list[ScenarioResult], key: str) -> list[ScenarioResult]:
     return [r for r in results if key in r.evidence and r.error is None]
 
 
+def _each(rows: list[ScenarioResult], judge: Callable[[ScenarioResult], tuple[bool, str]]) -> tuple[bool, str]:
+    """A claim held by every scenario that is evidence for it; the evidence of each, joined."""
+    verdicts = [judge(r) for r in rows]
+    return all(ok for ok, _ in verdicts), "; ".join(text for _, text in verdicts)
+
+
 def breaker_opens(results: list[ScenarioResult]) -> tuple[bool | None, str]:
-    rows = [(r, r.metrics.get("failures_to_open")) for r in _tagged(results, "breaker_opens")]
+    rows = _tagged(results, "breaker_opens")
     if not rows:
         return None, "no scenario exercised the breaker"
-    parts, held = [], True
-    for r, failures in rows:
+
+    def judge(r: ScenarioResult) -> tuple[bool, str]:
+        failures = r.metrics.get("failures_to_open")
         threshold = timing_value(r, "breaker_failure_threshold")
         ok = r.metrics["breaker_opened"] and failures is not None and threshold <= failures <= 2 * threshold
-        held &= bool(ok)
-        parts.append(f"{r.name}: opened={r.metrics['breaker_opened']} after {_fmt(failures)} failed calls "
-                     f"(threshold {threshold:g})")
-    return held, "; ".join(parts)
+        return bool(ok), (f"{r.name}: opened={r.metrics['breaker_opened']} after {_fmt(failures)} failed calls "
+                          f"(threshold {threshold:g})")
+
+    return _each(rows, judge)
 
 
 def breaker_half_opens(results: list[ScenarioResult]) -> tuple[bool | None, str]:
     rows = _tagged(results, "breaker_half_opens")
     if not rows:
         return None, "no scenario exercised the breaker's recovery window"
-    parts, held = [], True
-    for r in rows:
+
+    def judge(r: ScenarioResult) -> tuple[bool, str]:
         window = timing_value(r, "breaker_recovery_timeout_s")
         open_for = r.metrics.get("open_duration_s")
         ok = (r.metrics["breaker_half_opened"] and open_for is not None
               and window - SAMPLING_SLACK_S <= open_for <= window + SAMPLING_SLACK_S + 1.0)
-        held &= bool(ok)
-        parts.append(f"{r.name}: open for {_fmt(open_for)}s before half-open (window {window:g}s)")
-    return held, "; ".join(parts)
+        return bool(ok), f"{r.name}: open for {_fmt(open_for)}s before half-open (window {window:g}s)"
+
+    return _each(rows, judge)
 
 
 def recovery_30s(results: list[ScenarioResult]) -> tuple[bool | None, str]:
@@ -96,34 +103,34 @@ def retries(results: list[ScenarioResult]) -> tuple[bool | None, str]:
     rows = [r for r in _tagged(results, "retries") if len(r.metrics.get("retry_gaps_s") or []) >= 2]
     if not rows:
         return None, "no generation was retried twice"
-    parts, held = [], True
-    for r in rows:
+
+    def judge(r: ScenarioResult) -> tuple[bool, str]:
         gaps = r.metrics["retry_gaps_s"]
         attempts = r.metrics["max_fal_submissions_per_generation"]
         ratio = gaps[1] / gaps[0] if gaps[0] > 0 else None
         ok = attempts == timing_value(r, "retry_attempts") and ratio is not None and ratio >= EXPONENTIAL_RATIO
-        held &= bool(ok)
-        parts.append(f"{r.name}: up to {attempts} FAL submissions per generation, mean delays "
-                     f"{' then '.join(f'{g:.2f}s' for g in gaps)} (growth x{_fmt(ratio)}; "
-                     f"exponential needs >= x{EXPONENTIAL_RATIO:g})")
-    return held, "; ".join(parts)
+        return bool(ok), (f"{r.name}: up to {attempts} FAL submissions per generation, mean delays "
+                          f"{' then '.join(f'{g:.2f}s' for g in gaps)} (growth x{_fmt(ratio)}; "
+                          f"exponential needs >= x{EXPONENTIAL_RATIO:g})")
+
+    return _each(rows, judge)
 
 
 def attempt_timeout(results: list[ScenarioResult]) -> tuple[bool | None, str]:
     rows = _tagged(results, "attempt_timeout")
     if not rows:
         return None, "no scenario made FAL slower than the per-attempt timeout"
-    parts, held = [], True
-    for r in rows:
+
+    def judge(r: ScenarioResult) -> tuple[bool, str]:
         attempts = timing_value(r, "retry_attempts")
         bound = (attempts * timing_value(r, "fal_attempt_timeout_s")
                  + (attempts - 1) * timing_value(r, "retry_max_delay_s") + POLL_SLACK_S)
         longest = r.metrics.get("max_generation_s")
         ok = r.metrics["lost_generations"] == 0 and longest is not None and longest <= bound
-        held &= bool(ok)
-        parts.append(f"{r.name}: longest generation {_fmt(longest)}s (bound {bound:g}s), "
-                     f"{r.metrics['lost_generations']} lost")
-    return held, "; ".join(parts)
+        return bool(ok), (f"{r.name}: longest generation {_fmt(longest)}s (bound {bound:g}s), "
+                          f"{r.metrics['lost_generations']} lost")
+
+    return _each(rows, judge)
 
 
 def specific_503s(results: list[ScenarioResult]) -> tuple[bool | None, str]:
