@@ -8,7 +8,6 @@ run host (point ``FAL_RUN_HOST`` at ``host:port/_run``); files live under ``/fil
 from __future__ import annotations
 
 import asyncio
-import collections
 import functools
 import json
 import random
@@ -24,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from chaos.emulators.admin import RequestLog, admin_routes
 from chaos.emulators.fal.behaviour import Behaviour, BehaviourError
 from chaos.emulators.fal.jobs import COMPLETED, IN_QUEUE, Job, JobStore, Outcome
 from chaos.emulators.fal.png import gradient_png
@@ -44,7 +44,6 @@ APP_NAMESPACES = ("workflows", "comfy")  # fal keeps these prefixes in request U
 LOGS_VALUES = {"true": True, "1": True, "false": False, "0": False}
 IMAGE = gradient_png(IMAGE_SIZE, IMAGE_SIZE)
 RUN_POLL_S = 0.02
-REQUEST_LOG_LIMIT = 100_000  # oldest entries are dropped beyond this, to bound memory in long load runs
 
 Handler = Callable[["Emulator", Request], Awaitable[Response]]
 
@@ -55,13 +54,15 @@ class Emulator:
     def __init__(self, seed: int | None) -> None:
         self.start_seed = seed
         self.jobs = JobStore()
+        self.request_log = RequestLog()
         self.reset()
 
-    def reset(self) -> None:
-        """Default behaviour, the start seed again, and an empty log (jobs are kept)."""
+    def reset(self) -> dict[str, Any]:
+        """Default behaviour and the start seed again (jobs are kept); returns the behaviour, which
+        is what ``POST /_emulator/reset`` answers after the admin API cleared the log."""
         self.behaviour = Behaviour(seed=self.start_seed)
         self.rng = random.Random(self.start_seed)
-        self.request_log: collections.deque[dict[str, Any]] = collections.deque(maxlen=REQUEST_LOG_LIMIT)
+        return self.behaviour.model_dump()
 
     def change_behaviour(self, changes: Any) -> None:
         self.behaviour = self.behaviour.updated(changes)
@@ -134,15 +135,10 @@ def protocol_call(kind: str, *, queue: bool = True) -> Callable[[Handler], Calla
                                      _new_request_id(), "unauthorized")
             else:
                 response = await handler(emulator, request)
-            emulator.request_log.append({
-                "t": arrived,
-                "method": request.method,
-                "path": request.url.path,
-                "status": response.status_code,
-                "request_id": request.state.request_id,
-                "kind": kind,
-                "generation_id": request.headers.get(GENERATION_ID_HEADER),
-            })
+            emulator.request_log.record(
+                arrived, request.method, request.url.path, response.status_code, kind,
+                request_id=request.state.request_id, generation_id=request.headers.get(GENERATION_ID_HEADER),
+            )
             return response
 
         return endpoint
@@ -265,20 +261,6 @@ async def file(emulator: Emulator, request: Request) -> Response:
     return Response(IMAGE, media_type="image/png", headers={REQUEST_ID_HEADER: job.request_id})
 
 
-async def health(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
-
-
-async def request_log(request: Request) -> Response:
-    return JSONResponse(list(_emulator(request).request_log))
-
-
-async def reset(request: Request) -> Response:
-    emulator = _emulator(request)
-    emulator.reset()
-    return JSONResponse(emulator.behaviour.model_dump())
-
-
 async def behaviour(request: Request) -> Response:
     emulator = _emulator(request)
     if request.method == "PUT":
@@ -299,14 +281,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def create_app(seed: int | None = None) -> Starlette:
     """The emulator as an ASGI app; ``seed`` makes its fault decisions reproducible."""
+    emulator = Emulator(seed)
     app = Starlette(
         routes=[
-            Mount("/_emulator", routes=[
-                Route("/health", health),
-                Route("/requests", request_log),
-                Route("/reset", reset, methods=["POST"]),
-                Route("/behaviour", behaviour, methods=["GET", "PUT"]),
-            ]),
+            admin_routes(emulator.request_log, emulator.reset, Route("/behaviour", behaviour, methods=["GET", "PUT"])),
             Mount("/files", routes=[Route("/{name}", file)]),
             Mount("/_run", routes=[Route("/{app:path}", run, methods=["POST"])]),
             Route("/{app:path}/requests/{request_id}/status", status),
@@ -316,5 +294,5 @@ def create_app(seed: int | None = None) -> Starlette:
         ],
         exception_handlers={HTTPException: _http_error},
     )
-    app.state.emulator = Emulator(seed)
+    app.state.emulator = emulator
     return app
