@@ -16,7 +16,6 @@ from urllib.parse import quote
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from . import gojson
 from .errors import (
     INVALID_STREAM,
     INVALID_TOXIC_TYPE,
@@ -27,10 +26,12 @@ from .errors import (
     error,
     missing_field,
 )
-from .gojson import BOOL, FLOAT32, STRING, Struct, TypeErrors
-from .httpserver import BodyTooLarge, Request, Response, clean_path
+from .gocompat import gojson
+from .gocompat.gojson import BOOL, FLOAT32, STRING, Struct, TypeErrors
+from .gocompat.httpserver import BodyTooLarge, Request, Response, clean_path
 from .metrics import exposition
-from .proxy import ProxyCollection
+from .proxy_collection import ProxyCollection
+from .stream import Direction
 from .toxic_collection import new_wrapper
 from .toxics import TOXIC_TYPES, Toxic
 
@@ -267,8 +268,8 @@ class ToxiproxyApi:
         body = await _read_body(request)
         fields = _decode(body, TOXIC_BODY)
         stream = fields.get("stream", "downstream")
-        direction = stream.lower()
-        if direction not in ("upstream", "downstream"):
+        direction = Direction.parse(stream)
+        if direction is None:
             raise error(INVALID_STREAM)
         type_name = fields.get("type", "")
         name = fields.get("name") or f"{type_name}_{stream}"

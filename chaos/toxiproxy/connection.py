@@ -9,15 +9,25 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from .addresses import AddressError, split_host_port
-from .link import Link
-
-if TYPE_CHECKING:
-    from .proxy import Proxy
+from .gocompat.addresses import AddressError, split_host_port
+from .link import ByteCounters, Link
+from .stream import Direction
+from .toxic_collection import ToxicCollection
 
 _LINGER_RESET = struct.pack("ii", 1, 0)
+
+
+class ConnectionOwner(Protocol):
+    """What a connection needs from its proxy; the proxy creates connections, not the reverse."""
+
+    upstream: str
+    toxics: ToxicCollection
+
+    def counters(self, direction: Direction) -> ByteCounters: ...
+    def connection_opened(self, connection: Connection) -> None: ...
+    def connection_closed(self, connection: Connection) -> None: ...
 
 
 class Side(asyncio.Protocol):
@@ -96,11 +106,11 @@ class Side(asyncio.Protocol):
 
 
 class Connection:
-    def __init__(self, proxy: Proxy) -> None:
+    def __init__(self, proxy: ConnectionOwner) -> None:
         self.proxy = proxy
         self.client = Side(self)
         self.upstream = Side(self)
-        self.links: dict[str, Link] = {}
+        self.links: dict[Direction, Link] = {}
         self._dial: asyncio.Task | None = None
         self._closed = False
 
@@ -125,11 +135,11 @@ class Connection:
 
     def _start_links(self) -> None:
         toxics = self.proxy.toxics
-        upstream_link = Link(self.client, self.upstream, self.proxy.counters("upstream"))
-        downstream_link = Link(self.upstream, self.client, self.proxy.counters("downstream"))
+        upstream_link = Link(self.client, self.upstream, self.proxy.counters(Direction.UPSTREAM))
+        downstream_link = Link(self.upstream, self.client, self.proxy.counters(Direction.DOWNSTREAM))
         self.upstream.writer = upstream_link
         self.client.writer = downstream_link
-        self.links = {"upstream": upstream_link, "downstream": downstream_link}
+        self.links = {Direction.UPSTREAM: upstream_link, Direction.DOWNSTREAM: downstream_link}
         for direction, link in self.links.items():
             if toxics.has_reset_peer(direction):
                 self.client.set_reset_on_close()

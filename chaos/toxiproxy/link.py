@@ -11,26 +11,16 @@ path, while the destination's write buffer is full.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from .toxics import Toxic
+from .stage import Stage, ToxicSpec
+from .stream import Chunk
 
 CHUNK_SIZE = 32 * 1024
 QUEUED_CHUNKS = 4
 """Chunks read ahead of the stages; a latency toxic raises this to its own buffer."""
-
-
-class Chunk:
-    __slots__ = ("data", "timestamp")
-
-    def __init__(self, data: bytes, timestamp: float) -> None:
-        self.data = data
-        self.timestamp = timestamp
-
 
 _END = Chunk(b"", 0.0)
 """Queued after the last chunk when the source reaches end of stream."""
@@ -45,105 +35,6 @@ class Endpoint(Protocol):
 
     async def drained(self) -> None: ...
     def close(self) -> None: ...
-
-
-class ToxicSpec(Protocol):
-    """What a link needs to know about a configured toxic."""
-
-    seq: int
-    toxicity: float
-    toxic: Toxic
-
-
-class Stage:
-    """A toxic running on one link, with its toxicity draw and per-connection state.
-
-    An interrupt (the toxic updated, removed, or a neighbour added or removed) cuts short
-    any wait of the chunk in progress, which then goes on at once, and redraws toxicity.
-    """
-
-    __slots__ = ("spec", "toxic", "link", "active", "state", "_generation", "_chunk_generation",
-                 "_waiter")
-
-    def __init__(self, spec: ToxicSpec, link: Link) -> None:
-        self.spec = spec
-        self.toxic = spec.toxic
-        self.link = link
-        self.state = spec.toxic.new_state()
-        self.active = False
-        self._generation = 0
-        self._chunk_generation = 0
-        self._waiter: asyncio.Future | None = None
-
-    @property
-    def seq(self) -> int:
-        return self.spec.seq
-
-    def start(self) -> None:
-        self.active = random.random() < self.spec.toxicity
-        if self.active:
-            self.toxic.on_start(self)
-
-    def stop(self) -> None:
-        if self.active:
-            self.toxic.on_stop(self)
-            self.active = False
-
-    def restart(self) -> None:
-        self.stop()
-        self.toxic = self.spec.toxic
-        self._generation += 1
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(False)
-        self.start()
-
-    async def handle(self, chunk: Chunk) -> None:
-        self._chunk_generation = self._generation
-        if self.active:
-            await self.toxic.pipe(self, chunk)
-        else:
-            await self.forward(chunk)
-
-    async def handle_end(self) -> None:
-        self._chunk_generation = self._generation
-        if self.active:
-            await self.toxic.on_end(self)
-
-    # --- the toolkit toxics use -------------------------------------------------------
-
-    async def forward(self, chunk: Chunk) -> None:
-        await self.link.pass_on(chunk, after=self.seq)
-
-    async def sleep(self, seconds: float) -> bool:
-        """Wait; False if the stage was interrupted (before or during the wait)."""
-        if self._generation != self._chunk_generation:
-            return False
-        if seconds <= 0:
-            return True
-        loop = asyncio.get_running_loop()
-        waiter = self._waiter = loop.create_future()
-        timer = loop.call_later(seconds, _resolve, waiter, True)
-        try:
-            return await waiter
-        finally:
-            timer.cancel()
-            self._waiter = None
-
-    async def sleep_until(self, deadline: float) -> bool:
-        return await self.sleep(deadline - time.monotonic())
-
-    async def end_link(self) -> None:
-        """End this direction here, from inside the stage's own processing."""
-        await self.link.end_after(self.seq)
-
-    def close_link(self) -> None:
-        """End this direction here, from outside the processing (timers, removal)."""
-        self.link.close_from(self.seq)
-
-
-def _resolve(future: asyncio.Future, value: bool) -> None:
-    if not future.done():
-        future.set_result(value)
 
 
 class ByteCounters:

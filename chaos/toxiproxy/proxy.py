@@ -1,4 +1,4 @@
-"""Proxies: a listener that accepts clients and dials one upstream, and the named collection.
+"""A proxy: a listener that accepts clients and dials one upstream, with its toxics.
 
 A proxy reports its listen address as given until it first listens, then as bound; the
 bound address is kept while disabled, so enabling again rebinds the same port.
@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 
-from . import gojson
-from .addresses import AddressError, bind_listener, resolve
 from .connection import Connection
-from .errors import PROXY_EXISTS, PROXY_NOT_FOUND, error, listen_failure
+from .errors import listen_failure
+from .gocompat import gojson
+from .gocompat.addresses import AddressError, bind_listener, resolve
 from .link import ByteCounters
 from .metrics import ProxyMetrics
+from .stream import Direction
 from .toxic_collection import ToxicCollection
 
 
@@ -75,7 +76,7 @@ class Proxy:
     def connection_closed(self, connection: Connection) -> None:
         self._connections.discard(connection)
 
-    def counters(self, direction: str) -> ByteCounters:
+    def counters(self, direction: Direction) -> ByteCounters:
         return self._metrics.counters(direction, self.listen, self.name, self.upstream)
 
     def to_json(self) -> str:
@@ -84,50 +85,3 @@ class Proxy:
                 f'"upstream":{gojson.marshal(self.upstream)},'
                 f'"enabled":{"true" if self.enabled else "false"},"Logger":{{}},'
                 f'"toxics":[{toxics}]}}')
-
-
-class ProxyCollection:
-    def __init__(self, metrics: ProxyMetrics) -> None:
-        self.metrics = metrics
-        self._proxies: dict[str, Proxy] = {}
-
-    def new_proxy(self, name: str, listen: str, upstream: str) -> Proxy:
-        return Proxy(name, listen, upstream, self.metrics)
-
-    def all(self) -> list[Proxy]:
-        return [self._proxies[name] for name in sorted(self._proxies)]
-
-    def get(self, name: str) -> Proxy:
-        proxy = self._proxies.get(name)
-        if proxy is None:
-            raise error(PROXY_NOT_FOUND)
-        return proxy
-
-    async def add(self, proxy: Proxy, start: bool) -> None:
-        if proxy.name in self._proxies:
-            raise error(PROXY_EXISTS)
-        if start:
-            await proxy.start()
-        self._proxies[proxy.name] = proxy
-
-    async def add_or_replace(self, proxy: Proxy, start: bool) -> Proxy:
-        """Keep an existing proxy with the same (resolved) listen and upstream, toxics and
-        all; otherwise stop it and put `proxy` in its place. Returns the proxy in effect."""
-        existing = self._proxies.get(proxy.name)
-        if existing is not None:
-            if not await existing.differs(proxy.listen, proxy.upstream):
-                return existing
-            existing.stop()
-        if start:
-            await proxy.start()
-        self._proxies[proxy.name] = proxy
-        return proxy
-
-    def remove(self, name: str) -> None:
-        self.get(name).stop()
-        del self._proxies[name]
-
-    def clear(self) -> None:
-        for proxy in list(self._proxies.values()):
-            proxy.stop()
-        self._proxies.clear()

@@ -15,9 +15,9 @@ import sys
 from .api import HANDLER_TIMEOUT_S, VERSION, ToxiproxyApi, parse_populate_body
 from .config import ConfigError, ServerConfig, parse_args, read_config_file
 from .errors import ApiError
-from .httpserver import HttpServer
+from .gocompat.httpserver import HttpServer
 from .metrics import ProxyMetrics, build_registry
-from .proxy import ProxyCollection
+from .proxy_collection import ProxyCollection
 
 log = logging.getLogger("chaos.toxiproxy")
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from . import gojson
+from .gocompat import gojson
 from .link import Link
+from .stream import Direction
 from .toxics import ResetPeerToxic, Toxic
 
-DIRECTIONS = ("upstream", "downstream")
 _sequence = itertools.count()
 
 
@@ -25,7 +25,7 @@ class ToxicWrapper:
     type: str
     stream: str
     """As the client sent it (matched case-insensitively, echoed as given)."""
-    direction: str
+    direction: Direction
     toxicity: float
     toxic: Toxic
     seq: int
@@ -37,32 +37,32 @@ class ToxicWrapper:
                 f'"toxicity":{gojson.format_float32(self.toxicity)}}}')
 
 
-def new_wrapper(name: str, type_name: str, stream: str, direction: str, toxicity: float,
+def new_wrapper(name: str, type_name: str, stream: str, direction: Direction, toxicity: float,
                 toxic: Toxic) -> ToxicWrapper:
     return ToxicWrapper(name, type_name, stream, direction, toxicity, toxic, next(_sequence))
 
 
 class ToxicCollection:
     def __init__(self) -> None:
-        self._chains: dict[str, list[ToxicWrapper]] = {d: [] for d in DIRECTIONS}
-        self._links: dict[str, set[Link]] = {d: set() for d in DIRECTIONS}
+        self._chains: dict[Direction, list[ToxicWrapper]] = {d: [] for d in Direction}
+        self._links: dict[Direction, set[Link]] = {d: set() for d in Direction}
 
     def all(self) -> list[ToxicWrapper]:
-        return self._chains["upstream"] + self._chains["downstream"]
+        return self._chains[Direction.UPSTREAM] + self._chains[Direction.DOWNSTREAM]
 
-    def chain(self, direction: str) -> list[ToxicWrapper]:
+    def chain(self, direction: Direction) -> list[ToxicWrapper]:
         return list(self._chains[direction])
 
     def find(self, name: str) -> ToxicWrapper | None:
         return next((wrapper for wrapper in self.all() if wrapper.name == name), None)
 
-    def has_reset_peer(self, direction: str) -> bool:
+    def has_reset_peer(self, direction: Direction) -> bool:
         return any(isinstance(w.toxic, ResetPeerToxic) for w in self._chains[direction])
 
-    def attach(self, direction: str, link: Link) -> None:
+    def attach(self, direction: Direction, link: Link) -> None:
         self._links[direction].add(link)
 
-    def detach(self, direction: str, link: Link) -> None:
+    def detach(self, direction: Direction, link: Link) -> None:
         self._links[direction].discard(link)
 
     def add(self, wrapper: ToxicWrapper) -> None:

@@ -6,46 +6,11 @@ thread, so they are synchronous and every blocking call carries a timeout.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvloop
-from toxiproxy_support import IO_TIMEOUT_S, Upstream
-
-from chaos.toxiproxy import ToxiproxyServer, start_server
-
-
-class ServerThread:
-    """A ToxiproxyServer running on its own uvloop event loop thread."""
-
-    def __init__(self, **options) -> None:
-        self.loop = uvloop.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self._thread.start()
-        self.server: ToxiproxyServer = self.call(start_server(**options))
-
-    def call(self, coroutine, timeout: float = 10.0):
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def clear(self) -> None:
-        async def clear():
-            self.server.collection.clear()
-        self.call(clear())
-
-    def stop(self) -> None:
-        try:
-            self.call(self.server.close())
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(5)
-            self.loop.close()
+from toxiproxy_support import IO_TIMEOUT_S, ServerThread, Upstream
 
 
 @pytest.fixture(scope="session")

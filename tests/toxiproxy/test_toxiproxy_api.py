@@ -9,8 +9,7 @@ import time
 
 import httpx
 import pytest
-from conftest import ServerThread
-from toxiproxy_support import add_toxic, connect, create_proxy, free_port
+from toxiproxy_support import ServerThread, add_toxic, connect, create_proxy, free_port
 
 JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"

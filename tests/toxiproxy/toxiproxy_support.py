@@ -1,14 +1,53 @@
-"""Helpers for the Toxiproxy tests: TCP upstreams, proxy creation, socket I/O with timeouts."""
+"""Helpers for the Toxiproxy tests: the server in a thread, TCP upstreams, proxy creation,
+socket I/O with timeouts.
+
+Test modules import these from here rather than from `conftest`, a module name other test
+folders use too.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import socket
 import threading
 
 import httpx
+import uvloop
+
+from chaos.toxiproxy import ToxiproxyServer, start_server
 
 IO_TIMEOUT_S = 5.0
+
+
+class ServerThread:
+    """A ToxiproxyServer running on its own uvloop event loop thread."""
+
+    def __init__(self, **options) -> None:
+        self.loop = uvloop.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self.server: ToxiproxyServer = self.call(start_server(**options))
+
+    def call(self, coroutine, timeout: float = 10.0):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def clear(self) -> None:
+        async def clear():
+            self.server.collection.clear()
+        self.call(clear())
+
+    def stop(self) -> None:
+        try:
+            self.call(self.server.close())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(5)
+            self.loop.close()
 
 
 class Upstream:

@@ -7,7 +7,7 @@ of data go out in 100 ms pieces. `rate` 0 stalls the stream (empty pieces every 
 import time
 from dataclasses import dataclass
 
-from ..link import Chunk
+from ..stream import Chunk
 from .base import Toxic
 
 _PIECE_INTERVAL_S = 0.1

@@ -1,18 +1,18 @@
 """What every toxic is: a set of integer attributes and hooks the link calls.
 
 A toxic type is a dataclass whose fields are its JSON attributes (all integers, zero by
-default). The link runs `pipe` for each chunk that reaches an active stage; the stage gives
-`forward` (pass a chunk on), `sleep` (wait, cut short when the stage is interrupted) and
-`end_link` (end this direction here).
+default). The link runs `pipe` for each chunk that reaches an active stage; the stage is
+seen through `ToxicStub`: `forward` (pass a chunk on), `sleep` (wait, cut short when the
+stage is interrupted) and `end_link` (end this direction here).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-if TYPE_CHECKING:
-    from ..link import Chunk, Stage
+from ..stream import Chunk
+from .stub import ToxicStub
 
 
 @dataclasses.dataclass
@@ -36,17 +36,17 @@ class Toxic:
         """Per-connection state that survives updates of the toxic (limit_data's count)."""
         return None
 
-    async def pipe(self, stage: Stage, chunk: Chunk) -> None:
+    async def pipe(self, stage: ToxicStub, chunk: Chunk) -> None:
         await stage.forward(chunk)
 
-    async def on_end(self, stage: Stage) -> None:
+    async def on_end(self, stage: ToxicStub) -> None:
         """End of stream reached this stage; return to let it travel on."""
 
-    def on_start(self, stage: Stage) -> None:
+    def on_start(self, stage: ToxicStub) -> None:
         """The stage (re)started with this toxic active."""
 
-    def on_stop(self, stage: Stage) -> None:
+    def on_stop(self, stage: ToxicStub) -> None:
         """The active stage stops (interrupted, removed or its connection closed)."""
 
-    def on_remove(self, stage: Stage) -> None:
+    def on_remove(self, stage: ToxicStub) -> None:
         """The toxic was removed from a live connection, whatever its toxicity draw."""

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from ..link import Chunk
+from ..stream import Chunk
 from .base import Toxic
 
 

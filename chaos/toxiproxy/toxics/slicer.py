@@ -4,7 +4,7 @@ sending them `delay` microseconds apart."""
 import random
 from dataclasses import dataclass
 
-from ..link import Chunk
+from ..stream import Chunk
 from .base import Toxic
 
 
