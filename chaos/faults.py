@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from prometheus_client import Gauge
+from prometheus_client.parser import text_string_to_metric_families
 from toxiproxy import Toxiproxy
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
@@ -116,6 +117,24 @@ class FaultController:
     def reset(self) -> None:
         """Re-enable every proxy and remove every toxic (the rollback of any Toxiproxy fault)."""
         _checked("reset", APIConsumer.post("/reset"))
+
+    def proxy_bytes(self, proxy: str) -> float | None:
+        """Bytes the proxy has carried in both directions, from Toxiproxy's ``/metrics`` (served when
+        the server runs with proxy metrics on); None when the server does not serve them."""
+        try:
+            response = httpx.get(f"{self.url}/metrics", timeout=ADMIN_TIMEOUT_S)
+        except httpx.HTTPError:
+            return None
+        if response.status_code != 200:
+            return None
+        total, served = 0.0, False
+        for family in text_string_to_metric_families(response.text):
+            if family.name not in ("toxiproxy_proxy_received_bytes", "toxiproxy_proxy_sent_bytes"):
+                continue
+            served = True
+            total += sum(s.value for s in family.samples if s.labels.get("proxy") == proxy
+                         and s.name.endswith("_total"))
+        return total if served else None
 
     @contextmanager
     def toxic(self, proxy: str, type: str, **options) -> Iterator[str]:

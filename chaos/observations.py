@@ -27,6 +27,9 @@ class RequestRecord:
     final_status: str | None = None  # completed | failed, None while never seen terminal
     terminal_t: float | None = None  # when the runner saw it terminal
     error: str | None = None  # the generation's error when it failed
+    image_url: str | None = None  # the signed URL a completed generation serves its image at
+    image_ok: bool | None = None  # completed: its signed URL served the bytes FAL produced (None: not checked)
+    replay_ok: bool | None = None  # replayed with its Idempotency-Key: the same generation came back
 
     @property
     def accepted(self) -> bool:
@@ -34,7 +37,8 @@ class RequestRecord:
 
     @property
     def succeeded(self) -> bool:
-        return self.final_status == "completed"
+        """Completed, and (when checked) its image is the one FAL produced: a wrong image is no success."""
+        return self.final_status == "completed" and self.image_ok is not False
 
     @property
     def generation_latency_s(self) -> float | None:
@@ -49,11 +53,18 @@ class BreakerSample:
     states: dict[str, str]  # dependency -> closed | open | half_open
 
 
-@dataclass(frozen=True)
+@dataclass
 class FaultWindow:
+    """When one fault was applied, what it broke, and the bytes its proxy moved meanwhile."""
+
     start: float
     end: float
     description: str
+    dependency: str  # fal | database | storage: what the fault breaks (the harness's ground truth)
+    kind: str  # the toxic type, "down", or the FAL behaviour fields joined by "+"
+    proxy: str | None = None  # the Toxiproxy proxy it acts on (None for FAL behaviours)
+    attributes: dict[str, Any] = field(default_factory=dict)  # the toxic's attributes or FAL behaviour values
+    proxy_bytes: float | None = None  # bytes through the proxy while the fault was on (None: unmeasured)
 
 
 @dataclass
@@ -69,6 +80,10 @@ class Observation:
     breaker_samples: list[BreakerSample] = field(default_factory=list)
     fault_windows: list[FaultWindow] = field(default_factory=list)
     fal_log: list[dict[str, Any]] = field(default_factory=list)  # emulator entries, `t` made relative
+    storage_log: list[dict[str, Any]] = field(default_factory=list)  # the same, from the storage emulator
+    counters_at_start: dict[str, float] = field(default_factory=dict)  # flattened /metrics before the load
     service_counters: dict[str, float] = field(default_factory=dict)  # flattened /metrics at the end
-    failures_when_opened: float | None = None  # failed FAL calls (from /metrics) when the breaker was seen open
+    timings: dict[str, float] = field(default_factory=dict)  # what the service says it runs with (/readyz)
     service_env: dict[str, str] = field(default_factory=dict)
+    allowed_503_reasons: list[str] = field(default_factory=list)  # generic 503 reasons the scenario permits
+    settle_s: float = 0.0

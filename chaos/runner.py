@@ -2,7 +2,8 @@
 the emulators are reset and the service is restarted with the scenario's profile, timing and
 settings (fresh breakers and counters). During the run the traffic driver, the breaker sampler
 and the fault timeline run side by side; the rollback (every toxic removed, every proxy up, the
-FAL emulator back to normal) runs in a ``finally``, so it also runs on Ctrl-C or SIGTERM.
+FAL emulator back to normal) runs in a ``finally``, so it also runs on Ctrl-C or SIGTERM. Then the
+dependencies' own logs are collected and every completed image is checked against FAL's.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ from typing import Any, Protocol
 import httpx
 
 from chaos.faults import EmulatorControl, FalEmulatorControl, FaultController
-from chaos.observations import FaultWindow, Observation
+from chaos.images import verify_images
+from chaos.judge.verdicts import ScenarioResult, broken_run, judge
+from chaos.observations import Observation
 from chaos.processes import StackError
 from chaos.sampler import BreakerSampler, scrape_counters
 from chaos.scenarios.model import Fault, Scenario
 from chaos.stack import EmbeddedStack, StackInfo
+from chaos.timeline import FaultSession
 from chaos.tokens import mint_access_token
 from chaos.traffic import TrafficDriver
-from chaos.verdicts import ScenarioResult, broken_run, judge
 
 SETTLE_TIMEOUT_S = 40.0
 
@@ -80,34 +83,15 @@ def _wait_for_closed_breakers(service_url: str) -> None:
     raise StackError(f"breakers of {service_url} did not close within {SETTLE_TIMEOUT_S:g}s")
 
 
-class Rollback:
-    """Removes every fault: Toxiproxy reset (toxics gone, proxies up) and default FAL behaviour."""
-
-    def __init__(self, faults: FaultController, fal: FalEmulatorControl, fal_defaults: dict) -> None:
-        self._faults = faults
-        self._fal = fal
-        self._fal_defaults = fal_defaults
-
-    def __call__(self) -> None:
-        self._faults.reset()
-        self._fal.set_behaviour(**self._fal_defaults)
-
-
-async def _fault_timeline(scenario: Scenario, faults: FaultController, fal: FalEmulatorControl,
-                          sampler: BreakerSampler, client: httpx.AsyncClient, started_at: float,
-                          windows: list[FaultWindow]) -> None:
+async def _fault_timeline(scenario: Scenario, session: FaultSession, started_at: float) -> None:
+    """Hold each fault from its start for its length, all side by side; cancelling takes each back."""
     def now() -> float:
         return time.time() - started_at
 
-    async def one(fault: Fault, first: bool) -> None:
+    async def one(fault: Fault) -> None:
         await asyncio.sleep(max(0.0, fault.at_s - now()))
-        if first:
-            sampler.baseline_counters = await scrape_counters(client)
-        window = fault.window(faults, fal)
-        # The window opens when applying starts and closes when taking back ends: a request that
-        # races either edge is counted in the fault, never in the steady state around it.
-        start = now()
-        entering = asyncio.ensure_future(asyncio.to_thread(window.__enter__))
+        holding = session.holding(fault)
+        entering = asyncio.ensure_future(asyncio.to_thread(holding.__enter__))
         try:
             await asyncio.shield(entering)
             await asyncio.sleep(max(0.0, fault.end_s - now()))
@@ -116,11 +100,18 @@ async def _fault_timeline(scenario: Scenario, faults: FaultController, fal: FalE
             # the fault back here, rather than leave it to a garbage-collected generator.
             await asyncio.wait([entering])
             if not entering.cancelled() and entering.exception() is None:
-                await asyncio.to_thread(window.__exit__, None, None, None)
-        windows.append(FaultWindow(start=start, end=now(), description=fault.describe()))
+                await asyncio.to_thread(holding.__exit__, None, None, None)
 
-    ordered = sorted(scenario.faults, key=lambda f: f.at_s)
-    await asyncio.gather(*(one(fault, index == 0) for index, fault in enumerate(ordered)))
+    await asyncio.gather(*(one(fault) for fault in sorted(scenario.faults, key=lambda f: f.at_s)))
+
+
+async def _published_timings(client: httpx.AsyncClient) -> dict[str, float]:
+    """The timings the service says it runs with (its /readyz), which timed checks are judged against."""
+    response = await client.get("/readyz", timeout=5)
+    timings = response.json().get("timings")
+    if not isinstance(timings, dict):
+        raise StackError("the service's /readyz does not publish its timings")
+    return {name: float(value) for name, value in timings.items()}
 
 
 async def run_scenario(scenario: Scenario, info: StackInfo, profile: str) -> Observation:
@@ -132,32 +123,36 @@ async def run_scenario(scenario: Scenario, info: StackInfo, profile: str) -> Obs
         faults.reset()
         fal.reset()
         storage.reset()
-        rollback = Rollback(faults, fal, fal.behaviour())
         tokens = [mint_access_token(info.jwt_secret, info.jwt_issuer) for _ in range(scenario.load.users)]
         started_at = time.time()
+        session = FaultSession(faults, fal, clock=lambda: time.time() - started_at)
         obs = Observation(scenario=scenario.name, profile=profile, timing=scenario.timing, started_at=started_at,
-                          duration_s=scenario.load.duration_s, service_env=dict(scenario.service_env))
+                          duration_s=scenario.load.duration_s, service_env=dict(scenario.service_env),
+                          allowed_503_reasons=list(scenario.allowed_503_reasons), settle_s=scenario.settle_s)
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
         async with httpx.AsyncClient(base_url=info.service_url, limits=limits) as client:
+            obs.timings = await _published_timings(client)
+            obs.counters_at_start = await scrape_counters(client)
             sampler = BreakerSampler(client, started_at=started_at)
             stop_sampling = asyncio.Event()
             sampling = asyncio.create_task(sampler.run(stop_sampling))
-            timeline = asyncio.create_task(_fault_timeline(scenario, faults, fal, sampler, client, started_at,
-                                                           obs.fault_windows))
+            timeline = asyncio.create_task(_fault_timeline(scenario, session, started_at))
             try:
                 obs.requests = await TrafficDriver(client, tokens, scenario.load, started_at=started_at).run()
                 await timeline
             finally:
                 timeline.cancel()  # its windows take their own faults back before the full rollback
                 await asyncio.gather(timeline, return_exceptions=True)
-                rollback()  # synchronous on purpose: it must complete even while being cancelled
+                session.rollback()  # synchronous on purpose: it must complete even while being cancelled
                 stop_sampling.set()
                 await asyncio.gather(sampling, return_exceptions=True)
             obs.breaker_samples = sampler.samples
-            obs.failures_when_opened = sampler.failures_when_opened
             obs.service_counters = await scrape_counters(client)
         obs.fal_log = [{**entry, "t": entry["t"] - started_at} for entry in fal.requests()]
-        obs.fault_windows.sort(key=lambda w: w.start)
+        obs.storage_log = [{**entry, "t": entry["t"] - started_at} for entry in storage.requests()]
+        obs.fault_windows = sorted(session.windows, key=lambda w: w.start)
+        await verify_images(obs.requests, obs.fal_log, fal_url=info.fal_admin_url, fal_key=info.fal_key,
+                            ca_bundle=info.ca_bundle)
         return obs
     finally:
         fal.close()
@@ -205,11 +200,13 @@ def run_suite(target: StackTarget, scenarios: list[Scenario], profiles: list[str
                 continue
             if on_progress:
                 on_progress("start", scenario, profile, None)
+            began = time.monotonic()
             try:
                 info = target.prepare(profile, scenario.timing, scenario.service_env)
                 result = judge(scenario, run_interruptibly(run_scenario(scenario, info, profile)))
             except (StackError, OSError, httpx.HTTPError, RuntimeError) as exc:
                 result = broken_run(scenario, profile, f"{type(exc).__name__}: {exc}")
+            result.duration_s = time.monotonic() - began
             results.append(result)
             if on_progress:
                 on_progress("done", scenario, profile, result)

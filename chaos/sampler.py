@@ -11,14 +11,10 @@ from collections.abc import Callable
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from chaos.measures import counter_sum
 from chaos.observations import BreakerSample
 
 SAMPLE_INTERVAL_S = 0.1
 READ_TIMEOUT_S = 2.0
-FAILED_OUTCOMES = ("error", "timeout")
-# Breaker names in /readyz and the `dependency` label of genchaos_upstream_attempts_total.
-BREAKER_DEPENDENCY = {"fal": "fal", "database": "database", "postgres": "database", "storage": "storage"}
 
 
 async def scrape_counters(client: httpx.AsyncClient) -> dict[str, float]:
@@ -33,14 +29,8 @@ async def scrape_counters(client: httpx.AsyncClient) -> dict[str, float]:
     return flat
 
 
-def failed_calls(counters: dict[str, float], dependency: str) -> float:
-    """Calls to a dependency that ended in error or timeout, per the service's own counters."""
-    return sum(counter_sum(counters, "genchaos_upstream_attempts_total", dependency=dependency, outcome=outcome)
-               for outcome in FAILED_OUTCOMES)
-
-
 class BreakerSampler:
-    """Samples /readyz until stopped; counts failed calls at the first moment a breaker is seen open."""
+    """Samples the breaker states in /readyz until stopped."""
 
     def __init__(self, client: httpx.AsyncClient, *, started_at: float,
                  clock: Callable[[], float] = time.time, interval_s: float = SAMPLE_INTERVAL_S) -> None:
@@ -49,8 +39,6 @@ class BreakerSampler:
         self._clock = clock
         self._interval_s = interval_s
         self.samples: list[BreakerSample] = []
-        self.baseline_counters: dict[str, float] = {}  # set by the runner when the first fault starts
-        self.failures_when_opened: float | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -69,15 +57,3 @@ class BreakerSampler:
             return  # an unreadable sample is a gap in the timeline, not a state
         states = {name: info.get("state", "unknown") for name, info in breakers.items() if isinstance(info, dict)}
         self.samples.append(BreakerSample(t=t, states=states))
-        opened = [name for name, state in states.items() if state == "open"]
-        if opened and self.failures_when_opened is None:
-            await self._count_failures(opened[0])
-
-    async def _count_failures(self, breaker: str) -> None:
-        dependency = BREAKER_DEPENDENCY.get(breaker, breaker)
-        try:
-            counters = await scrape_counters(self._client)
-        except httpx.HTTPError:
-            return
-        self.failures_when_opened = (failed_calls(counters, dependency)
-                                     - failed_calls(self.baseline_counters, dependency))

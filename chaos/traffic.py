@@ -1,40 +1,24 @@
 """The traffic driver: generation requests at an arrival rate or from concurrent clients, each with
-a W3C ``traceparent``, every accepted generation followed to a terminal state or the deadline.
+a W3C ``traceparent``, every accepted generation followed to a terminal state or the deadline. What
+is sent and how answers are recorded is the generation protocol (chaos/generation_protocol.py),
+shared with the Locust users.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import secrets
 import time
 from collections.abc import Callable
 
 import httpx
 
-from chaos.observations import TERMINAL_STATUSES, RequestRecord
+from chaos import generation_protocol as protocol
+from chaos.observations import RequestRecord
 from chaos.scenarios.model import Load
 
-GENERATIONS_PATH = "/api/v1/generations"
 POLL_INTERVAL_S = 0.3
 REQUEST_TIMEOUT_S = 10.0
-
-
-def traceparent() -> tuple[str, str]:
-    """A fresh sampled W3C trace context: (trace id, header value)."""
-    trace_id = secrets.token_hex(16)
-    return trace_id, f"00-{trace_id}-{secrets.token_hex(8)}-01"
-
-
-def _detail(response: httpx.Response) -> str | None:
-    if response.status_code < 400:
-        return None
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200]
-    detail = body.get("detail") if isinstance(body, dict) else None
-    return detail if isinstance(detail, str) else str(detail if detail is not None else body)[:200]
 
 
 class TrafficDriver:
@@ -48,6 +32,7 @@ class TrafficDriver:
         self._started_at = started_at
         self._clock = clock
         self._deadline = load.duration_s + load.drain_s
+        self._sequence = itertools.count()
         self.records: list[RequestRecord] = []
 
     def _now(self) -> float:
@@ -78,41 +63,49 @@ class TrafficDriver:
 
     async def _one_generation(self) -> None:
         token = next(self._tokens)
-        record = await self._submit(token)
+        trace_id = protocol.new_trace_id()
+        body = protocol.request_body(self._load.model_id, trace_id)
+        idempotent = protocol.replays(next(self._sequence))
+        record = await self._submit(body, token, trace_id, idempotent)
         self.records.append(record)
         if record.accepted:
+            if idempotent:
+                record.replay_ok = await self._replay(body, token, trace_id, record.generation_id)
             await self._follow(record, token)
 
-    async def _submit(self, token: str) -> RequestRecord:
-        trace_id, header = traceparent()
-        sent = self._now()
+    async def _post(self, body: dict, token: str, trace_id: str, idempotent: bool) -> httpx.Response:
+        return await self._client.post(protocol.GENERATIONS_PATH, json=body, timeout=REQUEST_TIMEOUT_S,
+                                       headers=protocol.headers(token, trace_id, idempotent=idempotent))
+
+    async def _replay(self, body: dict, token: str, trace_id: str, generation_id: str) -> bool | None:
+        """Send an accepted POST again with its Idempotency-Key: the same generation must come back."""
         try:
-            response = await self._client.post(
-                GENERATIONS_PATH, json={"model_id": self._load.model_id, "prompt": f"chaos {trace_id[:8]}"},
-                headers={"Authorization": f"Bearer {token}", "traceparent": header}, timeout=REQUEST_TIMEOUT_S)
+            response = await self._post(body, token, trace_id, idempotent=True)
+        except httpx.HTTPError:
+            response = None
+        return protocol.replay_verdict(response, generation_id)
+
+    async def _submit(self, body: dict, token: str, trace_id: str, idempotent: bool) -> RequestRecord:
+        record = RequestRecord(t=self._now(), status=None, latency_s=0.0, trace_id=trace_id)
+        try:
+            response = await self._post(body, token, trace_id, idempotent)
         except httpx.HTTPError as exc:
-            return RequestRecord(t=sent, status=None, latency_s=self._now() - sent, trace_id=trace_id,
-                                 detail=f"{type(exc).__name__}: {exc}")
-        body = response.json() if response.status_code == 202 else {}
-        return RequestRecord(
-            t=sent, status=response.status_code, latency_s=self._now() - sent, trace_id=trace_id,
-            detail=_detail(response), retry_after=response.headers.get("retry-after"),
-            reason_503=response.headers.get("x-genchaos-503-reason"), generation_id=body.get("id"))
+            record.detail = f"{type(exc).__name__}: {exc}"
+        else:
+            protocol.record_submission(record, response)
+        record.latency_s = self._now() - record.t
+        return record
 
     async def _follow(self, record: RequestRecord, token: str) -> None:
         """Poll the generation until it is terminal or the deadline passes (then it counts as lost)."""
-        path = f"{GENERATIONS_PATH}/{record.generation_id}"
+        path = protocol.generation_path(record.generation_id)
         while self._now() < self._deadline:
             try:
-                response = await self._client.get(path, headers={"Authorization": f"Bearer {token}"},
+                response = await self._client.get(path, headers=protocol.headers(token, record.trace_id),
                                                   timeout=REQUEST_TIMEOUT_S)
             except httpx.HTTPError:
                 response = None
-            if response is not None and response.status_code == 200:
-                body = response.json()
-                if body.get("status") in TERMINAL_STATUSES:
-                    record.final_status = body["status"]
-                    record.terminal_t = self._now()
-                    record.error = body.get("error")
-                    return
+            if response is not None and response.status_code == 200 and \
+                    protocol.record_terminal(record, response.json(), self._now()):
+                return
             await asyncio.sleep(POLL_INTERVAL_S)

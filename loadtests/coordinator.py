@@ -74,7 +74,7 @@ class Coordinator:
             records=list(self._collector.records),
             fault_windows=list(self._timeline.windows) if self._timeline else [],
             breaker_samples=self._observer.samples,
-            failures_when_opened=self._observer.failures_when_opened,
+            timings=self._observer.timings,
             service_counters=self._observer.counters,
             fal_log=self._observer.fal_log(),
             errors=list(self._timeline.errors) if self._timeline else [],

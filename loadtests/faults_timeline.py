@@ -1,7 +1,7 @@
 """The scenario's fault timeline under load, run by the master (or the single local runner) only.
 
 Each fault is applied at its time and ended after its duration, one greenlet per fault, through
-the context managers of chaos/faults.py (the ones the chaos runner holds its faults with).
+the same FaultSession the chaos runner holds its faults with (chaos/timeline.py).
 ``roll_back`` ends every fault at once (Toxiproxy reset, FAL behaviour as it was before the
 test); the coordinator calls it when the test stops, when Locust quits (Ctrl-C, SIGTERM) and at
 interpreter exit, and it is safe to call more than once.
@@ -17,9 +17,9 @@ from gevent.pool import Group
 
 from chaos.faults import FalEmulatorControl, FaultController, FaultError
 from chaos.observations import FaultWindow
-from chaos.runner import Rollback
 from chaos.scenarios.model import Fault, Scenario
 from chaos.stack import StackInfo
+from chaos.timeline import FaultSession
 
 logger = logging.getLogger(__name__)
 
@@ -32,18 +32,23 @@ class FaultTimeline:
         self._faults = FaultController(stack.toxiproxy_url)
         self._fal = FalEmulatorControl(stack.fal_admin_url, stack.ca_bundle)
         self._greenlets = Group()
-        self._rollback: Rollback | None = None
+        self._session: FaultSession | None = None
+        self._rolled_back = True
         self._started_at = 0.0
-        self.windows: list[FaultWindow] = []  # seconds since the test started
         self.errors: list[str] = []
+
+    @property
+    def windows(self) -> list[FaultWindow]:
+        """The faults applied so far, in seconds since the test started."""
+        return [] if self._session is None else list(self._session.windows)
 
     def start(self, started_at: float) -> None:
         """Schedule every fault relative to ``started_at`` (unix time of the test start)."""
-        self.windows.clear()
         self.errors.clear()
         self._started_at = started_at
         try:
-            self._rollback = Rollback(self._faults, self._fal, self._fal.behaviour())
+            self._session = FaultSession(self._faults, self._fal, clock=self._now)
+            self._rolled_back = False
         except (FaultError, OSError) as exc:
             self.errors.append(f"cannot read the FAL emulator's behaviour: {exc}")
             return
@@ -55,26 +60,24 @@ class FaultTimeline:
 
     def _run(self, fault: Fault) -> None:
         gevent.sleep(max(0.0, fault.at_s - self._now()))
-        start = self._now()
         try:
-            with fault.window(self._faults, self._fal):
-                logger.info("fault on at %.1fs: %s", start, fault.describe())
+            with self._session.holding(fault) as window:
+                logger.info("fault on at %.1fs: %s", window.start, fault.describe())
                 gevent.sleep(max(0.0, fault.end_s - self._now()))  # roll_back may end this early
         except (FaultError, OSError) as exc:
             self.errors.append(f"{fault.describe()}: {exc}")
             logger.error("fault timeline: %s: %s (the rollback resets everything)", fault.describe(), exc)
         finally:
-            self.windows.append(FaultWindow(start=start, end=self._now(), description=fault.describe()))
             logger.info("fault off at %.1fs: %s", self._now(), fault.describe())
 
     def roll_back(self) -> None:
         """Stop the schedule and remove every fault; a no-op when nothing is left to undo."""
         self._greenlets.kill(block=True, timeout=10)
-        if self._rollback is None:
+        if self._session is None or self._rolled_back:
             return
-        rollback, self._rollback = self._rollback, None
+        self._rolled_back = True
         try:
-            rollback()
+            self._session.rollback()
             logger.info("faults rolled back: every toxic removed, every proxy enabled, FAL behaviour restored")
         except (FaultError, OSError) as exc:
             self.errors.append(f"rollback failed: {exc}")

@@ -39,12 +39,12 @@ class ServiceObserver:
         self._stop: asyncio.Event | None = None
         self._started_at = 0.0
         self.samples: list[BreakerSample] = []
-        self.failures_when_opened: float | None = None
         self.counters: dict[str, float] = {}
+        self.timings: dict[str, float] = {}
 
     def start(self, started_at: float) -> None:
         self._started_at = started_at
-        self.samples, self.failures_when_opened, self.counters = [], None, {}
+        self.samples, self.counters, self.timings = [], {}, {}
         self._greenlet = gevent.spawn(asyncio.run, self._watch())
 
     async def _watch(self) -> None:
@@ -52,14 +52,13 @@ class ServiceObserver:
         async with httpx.AsyncClient(base_url=self._service_url) as client:
             try:
                 baseline = await scrape_counters(client)
-            except httpx.HTTPError as exc:
-                logger.warning("cannot read %s/metrics: %s", self._service_url, exc)
+                self.timings = (await client.get("/readyz", timeout=5)).json().get("timings") or {}
+            except (httpx.HTTPError, ValueError) as exc:
+                logger.warning("cannot read %s/metrics and /readyz: %s", self._service_url, exc)
                 baseline = {}
             sampler = BreakerSampler(client, started_at=self._started_at)
-            sampler.baseline_counters = baseline
             await sampler.run(self._stop)
             self.samples = sampler.samples
-            self.failures_when_opened = sampler.failures_when_opened
             try:
                 self.counters = counter_delta(await scrape_counters(client), baseline)
             except httpx.HTTPError as exc:

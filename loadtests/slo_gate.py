@@ -18,9 +18,9 @@ from typing import Any
 
 from locust.runners import CPU_WARNING_THRESHOLD, MasterRunner
 
+from chaos.judge.verdicts import CheckResult, ScenarioResult, judge
 from chaos.observations import FaultWindow, Observation, RequestRecord
 from chaos.scenarios.model import Check, Scenario
-from chaos.verdicts import CheckResult, ScenarioResult, judge
 from loadtests.users import GENERATION_REQUEST_TYPE
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class RunFacts:
     records: list[RequestRecord]  # absolute unix times
     fault_windows: list[FaultWindow] = field(default_factory=list)
     breaker_samples: list = field(default_factory=list)
-    failures_when_opened: float | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # what the service said it runs with
     service_counters: dict[str, float] = field(default_factory=dict)
     fal_log: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # fault timeline problems
@@ -60,8 +60,10 @@ def observation(facts: RunFacts) -> Observation:
         requests=sorted((_relative(r, facts.started_at) for r in facts.records), key=lambda r: r.t),
         breaker_samples=list(facts.breaker_samples), fault_windows=sorted(facts.fault_windows, key=lambda w: w.start),
         fal_log=facts.fal_log, service_counters=facts.service_counters,
-        failures_when_opened=facts.failures_when_opened,
+        timings=dict(facts.timings),
         service_env=dict(facts.scenario.service_env) if facts.scenario else {},
+        allowed_503_reasons=list(facts.scenario.allowed_503_reasons) if facts.scenario else [],
+        settle_s=facts.scenario.settle_s if facts.scenario else 0.0,
     )
 
 
@@ -75,9 +77,15 @@ def _unscripted() -> Scenario:
 def verdict(facts: RunFacts) -> ScenarioResult:
     """Judge the run; a fault timeline that went wrong fails it whatever the numbers say."""
     result = judge(facts.scenario or _unscripted(), observation(facts))
-    if facts.errors:
-        result.checks.append(CheckResult("fault timeline ran as scheduled", False, "no error", "; ".join(facts.errors)))
-        result.verdict = "fail"
+    problems = list(facts.errors)
+    scheduled = len(facts.scenario.faults) if facts.scenario else 0
+    if len(facts.fault_windows) < scheduled:
+        problems.append(f"only {len(facts.fault_windows)} of the scenario's {scheduled} faults were applied before "
+                        "the run ended: lengthen --run-time past the last fault")
+    if problems:
+        result.checks.append(CheckResult("fault timeline ran as scheduled", False, "no error", "; ".join(problems),
+                                         "not held"))
+        result.verdict, result.outcome = "fail", "invalid"
     return result
 
 

@@ -261,7 +261,8 @@ def _install_routes(app: FastAPI, settings: Settings, metrics: Metrics, verifier
         dependencies = {name: h.as_dict() for name, h in health.health.items()}
         down = [name for name, h in health.health.items() if h.up is False]
         body = {"status": "unavailable" if down else "ready", "profile": profile.name,
-                "dependencies": dependencies, "breakers": profile.breaker_snapshots()}
+                "dependencies": dependencies, "breakers": profile.breaker_snapshots(),
+                "timings": settings.published_timings()}
         if not down:
             return JSONResponse(body)
         # Same headers as every 503, but not counted in genchaos_http_503_total: only API refusals are.

@@ -115,3 +115,5 @@ class Readiness(BaseModel):
     profile: str
     dependencies: dict[str, dict[str, Any]]
     breakers: dict[str, dict[str, Any]]
+    timings: dict[str, float] = Field(description="the effective timings and resilience numbers this service "
+                                                  "runs with, for outside checks to judge against")

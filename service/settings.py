@@ -128,3 +128,10 @@ class Settings(BaseSettings):
         if preset is None:
             return values  # the Literal check reports the bad value
         return {**preset, **values}
+
+    def published_timings(self) -> dict[str, float]:
+        """Every timing plus the breaker's and retries' numbers, as /readyz publishes them: outside checks
+        judge the service against what it says it runs with, not against a copy of the presets."""
+        names = [*TIMING_PRESETS["report"], "breaker_half_open_max_calls", "breaker_failure_rate_threshold",
+                 "breaker_min_calls_in_window", "retry_budget_ratio", "retry_budget_min_per_s"]
+        return {name: float(getattr(self, name)) for name in names}

@@ -14,19 +14,20 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from chaos.claims import ClaimResult, audit
 from chaos.commands.signals import exit_cleanly_on_sigterm
 from chaos.faults import FaultController, FaultError
+from chaos.judge.claims import ClaimResult, audit
+from chaos.judge.verdicts import ScenarioResult
 from chaos.processes import StackError
 from chaos.report import write_reports
 from chaos.runner import EmbeddedTarget, RunningTarget, StackTarget, run_suite
 from chaos.scenarios.catalogue import ScenarioError, load_catalogue, load_scenario, select, suite
 from chaos.scenarios.model import Scenario
 from chaos.stack import PROFILES, EmbeddedStack, StackInfo
-from chaos.verdicts import ScenarioResult
 
 DEFAULT_SUITE = "ci"
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+CLAIM_STYLES = {"held": "green", "not held": "bold red", "inconclusive": "yellow", "not measured": "dim"}
 
 
 class UsageError(ValueError):
@@ -124,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     # Logs and CI have no terminal width to go by; 160 columns keep the tables readable there.
     print_summary(Console(width=None if sys.stdout.isatty() else 160), results, claims)
+    for claim in report["failed_claims"]:
+        console.print(f"gated claim not held: {claim}", style="red", markup=False)
     console.print(f"reports written to {args.out.resolve()}  (gate: {', '.join(gated)}: {report['verdict']})")
     return EXIT_PASS if report["verdict"] == "pass" else EXIT_FAIL
 
@@ -141,7 +144,7 @@ def _run_with_progress(console: Console, target: StackTarget, scenarios: list[Sc
                 return
             progress.advance(task)
             style = "green" if result.passed else "red"
-            progress.console.print(f"[{style}]{result.verdict:>4}[/{style}] {scenario.name} [{profile}]",
+            progress.console.print(f"[{style}]{result.outcome:>12}[/{style}] {scenario.name} [{profile}]",
                                    highlight=False)
 
         return run_suite(target, scenarios, profiles, on_progress)
@@ -156,17 +159,17 @@ def print_summary(console: Console, results: list[ScenarioResult], claims: list[
     for r in results:
         m = r.metrics
         summary.add_row(
-            r.name, r.profile, f"[{'green' if r.passed else 'red'}]{r.verdict}[/]", str(m.get("requests")),
+            r.name, r.profile, f"[{'green' if r.passed else 'red'}]{r.outcome}[/]", str(m.get("requests")),
             _pct(m.get("success_rate")), _pct(m.get("rate_503")), str(m.get("breaker_opened")),
             _num(m.get("recovery_s")), _num(m.get("upstream_attempts_per_generation")), str(m.get("lost_generations")),
-            "; ".join(f"{c.name}: expected {c.expected}, observed {c.observed}" for c in r.checks if not c.passed))
+            "; ".join(f"{c.name}: {c.status}, expected {c.expected}, observed {c.observed}"
+                      for c in r.checks if not c.passed))
     console.print(summary)
     table = Table(title="the report's claims")
     for column in ("claim", "profile", "held", "evidence"):
         table.add_column(column)
     for c in claims:
-        held = "[green]held[/]" if c.held else ("[red]NOT HELD[/]" if c.measured else "[yellow]not measured[/]")
-        table.add_row(c.claim, c.profile, held, c.evidence)
+        table.add_row(c.claim, c.profile, f"[{CLAIM_STYLES[c.status]}]{c.status}[/]", c.evidence)
     console.print(table)
 
 

@@ -6,12 +6,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from chaos.claims import ClaimResult
+from chaos.judge.claims import ClaimResult
+from chaos.judge.verdicts import ScenarioResult
 from chaos.report.exemplars import add_exemplars
 from chaos.report.html import write_html
 from chaos.report.json_report import build_report, write_json
 from chaos.report.junit import write_junit
-from chaos.verdicts import ScenarioResult
 
 
 def write_reports(out_dir: Path, results: list[ScenarioResult], claims: list[ClaimResult],

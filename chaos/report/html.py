@@ -22,7 +22,7 @@ tr.failed td{{background:#fce8e6}}
 .pass{{color:{COLOURS["success"]};font-weight:600}} .fail{{color:#b3261e;font-weight:600}}
 .badge{{display:inline-block;padding:.1rem .5rem;border-radius:.75rem;font-weight:600;font-size:.85rem}}
 .badge.pass{{background:#e6f4ea}} .badge.fail{{background:#fce8e6}}
-.badge.unmeasured{{background:#eeeeee;color:#555}}
+.badge.unmeasured{{background:#eeeeee;color:#555}} .badge.inconclusive{{background:#fff4d6;color:#7a5400}}
 td.claim{{min-width:260px}} td.cell{{width:38%}} .evidence{{font-size:.8rem;color:#555;margin-top:.25rem}}
 section.scenario{{border:1px solid #e0e0e0;border-radius:6px;padding:1rem;margin:1.25rem 0}}
 figure.charts{{margin:.5rem 0}} figcaption,.meta,.legend{{font-size:.8rem;color:#555}}
@@ -34,6 +34,15 @@ nav a{{margin-right:.75rem}} code{{font-size:.8rem}} .error{{color:#b3261e}}
 
 def badge(passed: bool, yes: str = "pass", no: str = "fail") -> str:
     return f'<span class="badge {"pass" if passed else "fail"}">{yes if passed else no}</span>'
+
+
+STATUS_CLASSES = {"held": "pass", "not held": "fail", "inconclusive": "inconclusive", "not measured": "unmeasured",
+                  "passed": "pass", "failed": "fail", "invalid": "fail"}
+
+
+def status_badge(status: str) -> str:
+    """A badge for held / not held / inconclusive / not measured, or a scenario's outcome."""
+    return f'<span class="badge {STATUS_CLASSES.get(status, "unmeasured")}">{escape(status)}</span>'
 
 
 def show(value: Any) -> str:
@@ -65,7 +74,7 @@ def summary_table(report: dict[str, Any]) -> str:
         m = s["metrics"]
         rows.append(
             f'<tr><td><a href="#{escape(anchor(s))}">{escape(s["name"])}</a></td><td>{escape(s["profile"])}</td>'
-            f'<td>{badge(s["verdict"] == "pass")}</td><td class="num">{m.get("requests")}</td>'
+            f'<td>{status_badge(s.get("outcome", s["verdict"]))}</td><td class="num">{m.get("requests")}</td>'
             f'<td class="num">{_pct(m.get("success_rate"))}</td><td class="num">{_pct(m.get("rate_503"))}</td>'
             f'<td>{m.get("breaker_opened")}</td><td class="num">{_num(m.get("time_to_open_s"))}</td>'
             f'<td class="num">{_num(m.get("recovery_s"))}</td>'
@@ -79,16 +88,14 @@ def summary_table(report: dict[str, Any]) -> str:
 def _claim_cell(claim: dict[str, Any] | None) -> str:
     if claim is None:
         return '<td class="cell"><span class="badge unmeasured">not run</span></td>'
-    if not claim.get("measured", True):
-        status = '<span class="badge unmeasured">not measured</span>'
-    else:
-        status = badge(claim["held"], "held", "not held")
+    status = status_badge(claim.get("status") or ("held" if claim["held"] is True else "not held"))
     return (f'<td class="cell" title="{escape(claim["evidence"])}">{status}'
             f'<div class="evidence">{escape(claim["evidence"])}</div></td>')
 
 
 def claims_table(claims: list[dict[str, Any]]) -> str:
-    """One row per claim, one column per profile: held, not held or not measured, with the evidence."""
+    """One row per claim, one column per profile: held, not held, inconclusive or not measured, with the
+    evidence."""
     if not claims:
         return "<p>No claim was audited.</p>"
     profiles = list(dict.fromkeys(c["profile"] for c in claims))
@@ -104,7 +111,8 @@ def claims_table(claims: list[dict[str, Any]]) -> str:
 def checks_table(checks: list[dict[str, Any]]) -> str:
     rows = "".join(
         f'<tr class="{"passed" if c["passed"] else "failed"}"><td>{escape(c["name"])}</td>'
-        f'<td>{badge(c["passed"])}</td><td>{escape(show(c["expected"]))}</td>'
+        f'<td>{status_badge(c.get("status") or ("held" if c["passed"] else "not held"))}</td>'
+        f'<td>{escape(show(c["expected"]))}</td>'
         f'<td>{escape(show(c["observed"]))}</td></tr>' for c in checks)
     return ("<table class=\"checks\"><tr><th>check</th><th>result</th><th>expected</th><th>observed</th></tr>"
             f"{rows}</table>")
@@ -117,7 +125,7 @@ def scenario_section(s: dict[str, Any]) -> str:
     exemplars = s.get("exemplars") or []
     traces = ("<h4>Exemplar traces</h4>" + "".join(exemplar_section(e) for e in exemplars)) if exemplars else ""
     return (f'<section class="scenario" id="{escape(anchor(s))}">'
-            f'<h3>{escape(s["name"])} · {escape(s["profile"])} profile · {badge(s["verdict"] == "pass")}</h3>'
+            f'<h3>{escape(s["name"])} · {escape(s["profile"])} profile · {status_badge(s.get("outcome", s["verdict"]))}</h3>'
             f'<p class="meta">timing {escape(str(s.get("timing")))}{" · settings " + settings if settings else ""}'
             f'<br>faults: {faults or "none"}</p>{error}{checks_table(s["checks"])}'
             f'{scenario_charts(s)}{traces}</section>')

@@ -7,16 +7,24 @@ import json
 from pathlib import Path
 from typing import Any
 
-from chaos.claims import ClaimResult
-from chaos.verdicts import ScenarioResult, overall_verdict
+from chaos.judge.claims import ClaimResult, failed_claims
+from chaos.judge.verdicts import ScenarioResult, overall_verdict
+
+# 2: checks carry status, n and interval; claims' `held` may be "inconclusive"; scenarios carry
+# `outcome` (passed | failed | inconclusive | invalid), `duration_s` and the service's `timings`.
+SCHEMA_VERSION = 2
 
 
 def build_report(results: list[ScenarioResult], claims: list[ClaimResult], gated_profiles: list[str]) -> dict[str, Any]:
+    failing_claims = failed_claims(claims, gated_profiles)
     return {
-        "verdict": overall_verdict(results, gated_profiles),
+        "schema_version": SCHEMA_VERSION,
+        "verdict": overall_verdict(results, gated_profiles, len(failing_claims)),
         "gate": list(gated_profiles),
+        "failed_claims": [f"{c.claim} [{c.profile}]" for c in failing_claims],
         "scenarios": [{
-            "name": r.name, "profile": r.profile, "verdict": r.verdict, "timing": r.timing,
+            "name": r.name, "profile": r.profile, "verdict": r.verdict, "outcome": r.outcome, "timing": r.timing,
+            "gated": r.profile in gated_profiles, "duration_s": r.duration_s, "timings": r.timings,
             "checks": [dataclasses.asdict(c) for c in r.checks],
             "metrics": r.metrics, "faults": r.faults, "timeline": r.timeline, "settings": r.settings,
             "error": r.error,

@@ -8,35 +8,24 @@ can be scoped to one phase of the run or must hold in every sliding window of a 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chaos.faults import FAULT_ACTIVE, PROXY_NAMES, FalEmulatorControl, FaultController
+from chaos.faults import PROXY_NAMES
+from chaos.judge.attribution import GENERIC_REASONS
+from chaos.judge.registry import CLAIM_KEYS, METRICS, RUN_METRICS
 
 Profile = Literal["report", "hardened"]
 Timing = Literal["fast", "report"]
 ProxyName = Literal[PROXY_NAMES]  # type: ignore[valid-type]
 Phase = Literal["all", "before", "during", "after", "outside"]
-ClaimKey = Literal["breaker_opens", "breaker_half_opens", "recovery_30s", "retries", "attempt_timeout"]
+ClaimKey = Literal[CLAIM_KEYS]  # type: ignore[valid-type]
+GenericReason = Literal[GENERIC_REASONS]  # type: ignore[valid-type]
 ToxicType = Literal["latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop"]
-
-# Metrics computed from the requests sent in a phase (or window); they accept any phase.
-REQUEST_METRICS = frozenset({
-    "requests", "success_rate", "rate_503", "rate_500", "accepted_rate", "auth_failures",
-    "lost_generations", "failed_generations", "latency_p50_s", "latency_p95_s", "latency_p99_s",
-    "max_generation_s", "missing_retry_after", "wrong_503_detail",
-})
-# Metrics of the whole run (breaker timeline, upstream calls); they only make sense with phase "all".
-RUN_METRICS = frozenset({
-    "breaker_opened", "time_to_open_s", "failures_to_open", "breaker_half_opened", "open_duration_s",
-    "recovery_s",
-    "upstream_attempts_per_generation", "fal_submissions_per_generation", "duplicate_fal_jobs",
-    "max_fal_submissions_per_generation",
-})
-METRICS = REQUEST_METRICS | RUN_METRICS
+PROXY_DEPENDENCY = {"fal": "fal", "postgres": "database", "storage": "storage"}
+MIN_PHASE_REQUESTS = 5  # a phase check judged on fewer requests is inconclusive
+LATENCY_ALLOWANCE_S = 1.0  # a request counts as "before" only if its generation also ended before the fault
 
 
 class _Strict(BaseModel):
@@ -112,25 +101,27 @@ class Fault(_Strict):
     def end_s(self) -> float:
         return self.at_s + self.for_s
 
-    @contextmanager
-    def window(self, faults: FaultController, fal: FalEmulatorControl) -> Iterator[None]:
-        """Hold this fault while the block runs (taking it back on exit), shown as active in
-        ``genchaos_fault_active`` for the dashboards' fault-window annotations."""
+    @property
+    def dependency(self) -> str:
+        """What this fault breaks: fal, database or storage (the ground truth 503s are judged against)."""
+        proxy = self.toxic.proxy if self.toxic is not None else self.down
+        return PROXY_DEPENDENCY[proxy] if proxy is not None else "fal"
+
+    @property
+    def proxy(self) -> str | None:
+        return self.toxic.proxy if self.toxic is not None else self.down
+
+    @property
+    def kind(self) -> str:
         if self.toxic is not None:
-            t = self.toxic
-            applied = faults.toxic(t.proxy, t.type, stream=t.stream, toxicity=t.toxicity, attributes=t.attributes,
-                                   name=f"{t.type}_{t.stream}_{int(self.at_s * 1000)}")
-            target, kind = t.proxy, t.type
-        elif self.down is not None:
-            applied, target, kind = faults.down(self.down), self.down, "down"
-        else:
-            applied, target, kind = fal.behaving(**self.fal.fields()), "fal", "+".join(self.fal.fields())
-        with applied:
-            FAULT_ACTIVE.labels(target, kind).inc()
-            try:
-                yield
-            finally:
-                FAULT_ACTIVE.labels(target, kind).dec()
+            return self.toxic.type
+        return "down" if self.down is not None else "+".join(self.fal.fields())
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        if self.toxic is not None:
+            return dict(self.toxic.attributes)
+        return {} if self.fal is None else self.fal.fields()
 
     def describe(self) -> str:
         if self.toxic is not None:
@@ -151,7 +142,8 @@ class Check(_Strict):
                                                    "(phases after/outside), to allow recovery")
     window_s: float | None = Field(None, gt=0, description="the bound must hold in every sliding window "
                                                             "of this length within the phase")
-    min_requests: int = Field(1, ge=1, description="windows with fewer requests are skipped")
+    min_requests: int = Field(MIN_PHASE_REQUESTS, ge=1, description="a phase with fewer requests is inconclusive; "
+                                                                     "windows with fewer are skipped")
     min: float | None = None
     max: float | None = None
     equals: float | bool | None = None
@@ -214,6 +206,9 @@ class Scenario(_Strict):
                                                      "again (the claims' 'outside fault windows')")
     evidence: list[ClaimKey] = Field(default_factory=list, description="report claims this scenario exercises, "
                                                                         "besides those every scenario informs")
+    allowed_503_reasons: list[GenericReason] = Field(
+        default_factory=list, description="generic 503 reasons (breaker_open, overloaded) that count as naming "
+                                          "what the faults broke; a dependency's own reason always does")
 
     @model_validator(mode="after")
     def _faults_within_load(self) -> Scenario:
@@ -224,7 +219,34 @@ class Scenario(_Strict):
         for key in self.service_env:
             if not key.startswith("GENCHAOS_"):
                 raise ValueError(f"service_env key {key!r} must be a GENCHAOS_* setting")
+        for index, check in enumerate(self.checks):
+            expected = self.expected_requests(check.phase)
+            if check.metric not in RUN_METRICS and expected is not None and expected < check.min_requests:
+                raise ValueError(f"checks.{index} ({check.label}): the load sends about {expected:.0f} requests "
+                                 f"in phase {check.phase!r}, fewer than its min_requests {check.min_requests}; "
+                                 "lengthen the phase or raise the load")
         return self
+
+    def expected_requests(self, phase: str) -> float | None:
+        """About how many requests the load sends in a phase (None when it cannot be estimated)."""
+        if self.load.rate_per_s is not None:
+            per_s = self.load.rate_per_s
+        else:
+            per_s = (self.load.clients or 0) / (self.load.think_s + LATENCY_ALLOWANCE_S)
+        windows = self.fault_windows()
+        duration = self.load.duration_s
+        if not windows:
+            return per_s * duration if phase in ("all", "before", "outside") else 0.0
+        first, last = windows[0][0], max(end for _, end in windows)
+        settle = max((c.settle_s for c in self.checks if c.phase == phase), default=0.0)
+        seconds = {
+            "all": duration,
+            "before": first - LATENCY_ALLOWANCE_S,
+            "during": sum(end - start for start, end in windows),
+            "after": duration - last - settle,
+            "outside": duration - sum(end - start + self.settle_s for start, end in windows),
+        }[phase]
+        return per_s * max(0.0, seconds)
 
     def checks_for(self, profile: str) -> list[Check]:
         return [c for c in self.checks if c.profiles is None or profile in c.profiles]

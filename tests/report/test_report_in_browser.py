@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.claims import audit
+from chaos.judge.claims import audit
 from chaos.report import write_reports
 from chaos.report.charts import COLOURS
 from chaos.report.waterfall import BAR_COLOURS, EVENT_COLOURS

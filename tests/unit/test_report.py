@@ -5,26 +5,27 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
-from chaos.claims import audit
+from chaos.judge.claims import audit
+from chaos.judge.verdicts import judge
 from chaos.observations import BreakerSample, FaultWindow, Observation, RequestRecord
 from chaos.report import write_reports
 from chaos.scenarios.model import Scenario
-from chaos.verdicts import judge
 
 SCENARIO = Scenario.model_validate({
-    "name": "fal_down", "description": "d", "load": {"rate_per_s": 2, "duration_s": 6},
+    "name": "fal_down", "description": "d", "load": {"rate_per_s": 10, "duration_s": 6},
     "faults": [{"at": 2, "for": 2, "down": "fal"}],
-    "checks": [{"metric": "success_rate", "phase": "before", "min": 0.99},
+    "checks": [{"metric": "success_rate", "phase": "before", "min": 0.8},
                {"metric": "breaker_opened", "equals": True}]})
 
 
 def result(profile: str, opened: bool):
-    requests = [RequestRecord(t=t / 2, status=202, latency_s=0.01, trace_id=str(t), generation_id=f"g{t}",
-                              final_status="completed" if not 4 <= t < 8 else "failed", terminal_t=t / 2 + 0.3)
-                for t in range(12)]
+    requests = [RequestRecord(t=t / 10, status=202, latency_s=0.01, trace_id=str(t), generation_id=f"g{t}",
+                              final_status="completed" if not 18 <= t < 40 else "failed", terminal_t=t / 10 + 0.3)
+                for t in range(60)]
     samples = [BreakerSample(2.5, {"fal": "open" if opened else "closed"}), BreakerSample(4.5, {"fal": "closed"})]
+    down = FaultWindow(2, 4, "fal proxy down", dependency="fal", kind="down", proxy="fal", proxy_bytes=0.0)
     obs = Observation(scenario="fal_down", profile=profile, timing="fast", started_at=0, duration_s=6,
-                      requests=requests, breaker_samples=samples, fault_windows=[FaultWindow(2, 4, "fal proxy down")])
+                      requests=requests, breaker_samples=samples, fault_windows=[down])
     return judge(SCENARIO, obs)
 
 
@@ -40,7 +41,9 @@ def test_report_json_has_the_contract_shape(tmp_path):
     assert [(s["name"], s["profile"], s["verdict"]) for s in report["scenarios"]] == [
         ("fal_down", "report", "fail"), ("fal_down", "hardened", "pass")]
     scenario = report["scenarios"][0]
-    assert {"name", "passed", "expected", "observed"} <= scenario["checks"][0].keys()
+    assert report["schema_version"] == 2
+    assert {"name", "passed", "expected", "observed", "status", "n", "interval"} <= scenario["checks"][0].keys()
+    assert scenario["outcome"] == "failed" and scenario["gated"] is True
     metrics = scenario["metrics"]
     for key, kind in [("requests", int), ("success_rate", float), ("rate_503", float), ("breaker_opened", bool),
                       ("upstream_attempts_per_generation", float), ("lost_generations", int)]:
@@ -61,8 +64,18 @@ def test_junit_has_one_case_per_scenario_and_profile_with_expected_vs_observed(t
     assert [(c.get("classname"), c.get("name")) for c in cases] == [
         ("genchaos.report", "fal_down"), ("genchaos.hardened", "fal_down")]
     failure = cases[0].find("failure")
-    assert "breaker_opened: expected == True, observed False" in failure.text
+    assert "breaker_opened: not held, expected == True, observed False" in failure.text
     assert cases[1].find("failure") is None and root.get("failures") == "1"
+    assert all(c.get("time") is not None for c in cases)
+
+
+def test_junit_shows_an_ungated_profiles_findings_as_skipped_not_failed(tmp_path):
+    write(tmp_path, gate=("hardened",))
+    root = ET.parse(tmp_path / "out" / "junit.xml").getroot()
+    report_case = root.find(".//testcase[@classname='genchaos.report']")
+    assert report_case.find("failure") is None
+    assert "not gated" in report_case.find("skipped").get("message")
+    assert root.get("failures") == "0" and root.get("skipped") == "1"
 
 
 def test_html_is_self_contained_with_charts_checks_and_claims(tmp_path):

@@ -18,9 +18,9 @@ REQUIRED = {"baseline", "fal_down", "fal_latency", "fal_resets", "fal_flapping",
 VALID = """
 name: custom
 description: a custom scenario
-load: {rate_per_s: 2, duration_s: 3}
+load: {rate_per_s: 10, duration_s: 6}
 faults:
-  - {at: 1, for: 1, down: fal}
+  - {at: 2, for: 1, down: fal}
 checks:
   - {metric: success_rate, phase: before, min: 0.9}
 """
@@ -38,26 +38,27 @@ def test_catalogue_has_every_required_scenario_and_the_ci_suite_is_fast():
     assert [s.name for s in suite("full", catalogue)] == list(catalogue)
     ci = suite("ci", catalogue)
     assert 5 <= len(ci) < len(catalogue)
-    assert all(s.timing == "fast" and s.load.duration_s <= 12 for s in ci)
+    assert all(s.timing == "fast" and s.load.duration_s <= 15 for s in ci)
     real = catalogue["breaker_recovery_real_timing"]
     assert real.timing == "report" and "recovery_30s" in real.evidence
 
 
 def test_a_valid_file_loads_with_fault_timeline_and_scoped_checks(tmp_path):
     scenario = load_scenario(write(tmp_path, VALID))
-    assert scenario.fault_windows() == [(1.0, 2.0)]
+    assert scenario.fault_windows() == [(2.0, 3.0)]
     assert scenario.checks[0].label == "success_rate[before]"
     assert scenario.checks[0].holds(0.95) and not scenario.checks[0].holds(0.5)
     assert not scenario.checks[0].holds(None)
 
 
 @pytest.mark.parametrize("change, field", [
-    (("rate_per_s: 2", "rate_per_s: -2"), "load.rate_per_s"),
+    (("rate_per_s: 10", "rate_per_s: -2"), "load.rate_per_s"),
+    (("rate_per_s: 10", "rate_per_s: 3"), "checks.0 (success_rate[before]): the load sends about 3 requests"),
     (("down: fal", "down: redis"), "faults[0].down"),
     (("metric: success_rate", "metric: happiness"), "checks[0]"),
     (("down: fal", "down: fal, toxic: {proxy: fal, type: latency}"), "faults[0]"),
     (("phase: before", "phase: before, window_s: 0"), "checks[0].window_s"),
-    (("load: {rate_per_s: 2, duration_s: 3}", "load: {duration_s: 3}"), "load"),
+    (("load: {rate_per_s: 10, duration_s: 6}", "load: {duration_s: 6}"), "load"),
 ])
 def test_a_bad_file_names_the_file_and_the_field(tmp_path, change, field):
     path = write(tmp_path, VALID.replace(*change))
@@ -137,6 +138,7 @@ def test_a_fault_is_shown_active_exactly_while_it_is_held():
     from prometheus_client import REGISTRY
 
     from chaos.scenarios.model import Fault
+    from chaos.timeline import FaultSession
 
     @contextmanager
     def held(*args, **kwargs):
@@ -145,11 +147,19 @@ def test_a_fault_is_shown_active_exactly_while_it_is_held():
     class Controls:
         toxic = down = behaving = staticmethod(held)
 
+        def behaviour(self):
+            return {}
+
+        def proxy_bytes(self, proxy):
+            return 0.0
+
     def active(proxy: str, fault: str) -> float | None:
         return REGISTRY.get_sample_value("genchaos_fault_active", {"proxy": proxy, "fault": fault})
 
     fault = Fault.model_validate({"at": 1, "for": 2, "toxic": {"proxy": "postgres", "type": "latency",
                                                                "attributes": {"latency": 100}}})
-    with fault.window(Controls(), Controls()):
+    session = FaultSession(Controls(), Controls(), clock=lambda: 1.0)
+    with session.holding(fault) as window:
         assert active("postgres", "latency") == 1
     assert active("postgres", "latency") == 0
+    assert (window.dependency, window.kind, window.proxy_bytes) == ("database", "latency", 0.0)

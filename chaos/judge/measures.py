@@ -1,26 +1,19 @@
 """Metrics computed from an Observation: per phase for request metrics, per run for the breaker,
-recovery and upstream amplification. Names match ``scenarios.model.METRICS``.
+recovery, upstream amplification and what the dependencies saw. Names are declared in
+``chaos.judge.registry``.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from chaos.judge import fal_log
+from chaos.judge.attribution import SENTENCES_503, misattributed_503
 from chaos.observations import Observation, RequestRecord
 
-# The report's exact 503 sentences by X-Genchaos-503-Reason (docs/architecture.md).
-HIGH_LOAD = "AI generation service is experiencing high load. Please try again in a few minutes."
-SENTENCES_503 = {
-    "breaker_open": HIGH_LOAD,
-    "overloaded": HIGH_LOAD,
-    "database_unavailable": "Database service temporarily unavailable. Please try again later.",
-    "storage_unavailable": "File storage service temporarily unavailable. Please try again later.",
-    "fal_unavailable": "AI generation service temporarily unavailable. Please try again later.",
-}
 EXEMPLAR_CANDIDATES = 8  # per kind and scenario: enough to find one whose spans reached the traces file
 
 
@@ -44,28 +37,37 @@ def is_proper_503(record: RequestRecord) -> tuple[bool, bool]:
     return retry_after_ok, detail_ok
 
 
+def rate_counts(records: list[RequestRecord]) -> dict[str, tuple[int, int]]:
+    """(matching requests, requests) behind each rate metric, for the statistical verdicts."""
+    total = len(records)
+    return {
+        "success_rate": (sum(r.succeeded for r in records), total),
+        "rate_503": (sum(r.status == 503 for r in records), total),
+        "rate_500": (sum(r.status is None or (r.status >= 500 and r.status != 503) for r in records), total),
+        "accepted_rate": (sum(r.accepted for r in records), total),
+    }
+
+
 def request_metrics(records: list[RequestRecord]) -> dict[str, Any]:
     """Metrics of a set of requests (a phase, a window or the whole run)."""
-    total = len(records)
     accepted = [r for r in records if r.accepted]
-    rejected_503 = [r for r in records if r.status == 503]
     latencies = [r.generation_latency_s for r in accepted if r.succeeded]
-    proper = [is_proper_503(r) for r in rejected_503]
+    proper = [is_proper_503(r) for r in records if r.status == 503]
     return {
-        "requests": total,
-        "success_rate": _ratio(sum(r.succeeded for r in records), total),
-        "rate_503": _ratio(len(rejected_503), total),
-        "rate_500": _ratio(sum(r.status is None or (r.status >= 500 and r.status != 503) for r in records), total),
-        "accepted_rate": _ratio(len(accepted), total),
+        "requests": len(records),
+        **{name: _ratio(part, whole) for name, (part, whole) in rate_counts(records).items()},
         "auth_failures": sum(r.status in (401, 403) for r in records),
         "lost_generations": sum(r.final_status is None for r in accepted),
         "failed_generations": sum(r.final_status == "failed" for r in accepted),
+        "image_mismatches": sum(r.image_ok is False for r in accepted),
+        "latency_mean_s": sum(latencies) / len(latencies) if latencies else None,
         "latency_p50_s": percentile(latencies, 50),
         "latency_p95_s": percentile(latencies, 95),
         "latency_p99_s": percentile(latencies, 99),
         "max_generation_s": max((r.generation_latency_s for r in accepted if r.final_status), default=None),
         "missing_retry_after": sum(not ok for ok, _ in proper),
         "wrong_503_detail": sum(not ok for _, ok in proper),
+        "idempotency_violations": sum(r.replay_ok is False for r in records),
     }
 
 
@@ -145,61 +147,72 @@ def _breaker_times(obs: Observation) -> tuple[float | None, float | None, bool, 
     return opened, left_open, half_open_seen, closed_after
 
 
-def submissions_by_generation(obs: Observation) -> dict[str, list[dict[str, Any]]]:
-    """FAL submit requests grouped by the generation they served, oldest first."""
-    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for entry in obs.fal_log:
-        if entry.get("kind") == "submit" and entry.get("generation_id"):
-            grouped[entry["generation_id"]].append(entry)
-    return grouped
+def counted(obs: Observation, dependency: str, outcome: str) -> int:
+    """Calls to ``dependency`` ending in ``outcome`` that the service counted during the run."""
+    def total(counters: dict[str, float]) -> float:
+        return counter_sum(counters, "genchaos_upstream_attempts_total", dependency=dependency, outcome=outcome)
+    return int(total(obs.service_counters) - total(obs.counters_at_start))
 
 
-def retry_gaps(by_generation: dict[str, list[dict[str, Any]]]) -> list[float | None]:
-    """Mean delay between a generation's n-th and (n+1)-th FAL submission, for n = 1, 2, ...
-    (from the emulator's log, so it is what FAL really saw, whatever the service claims)."""
-    gaps: dict[int, list[float]] = defaultdict(list)
-    for entries in by_generation.values():
-        times = sorted(e["t"] for e in entries)
-        for index, (earlier, later) in enumerate(itertools.pairwise(times)):
-            gaps[index].append(later - earlier)
-    return [sum(gaps[i]) / len(gaps[i]) for i in range(len(gaps))]
+def _recovery(obs: Observation, opened: float | None, closed_after: float | None) -> float | None:
+    """Last fault end to when the service took work again: every breaker closed and the first request
+    it went on to complete was sent (how long that generation then took is a latency, not recovery)."""
+    last_end = max((w.end for w in obs.fault_windows), default=None)
+    if last_end is None:
+        return None
+    first_success = min((r.t for r in obs.requests if r.t >= last_end and r.succeeded), default=None)
+    if first_success is None or (opened is not None and closed_after is None):
+        return None
+    return max(first_success, closed_after or last_end) - last_end
 
 
 def run_metrics(obs: Observation) -> dict[str, Any]:
-    """Metrics of the whole run: breaker timeline, recovery and upstream amplification."""
+    """Metrics of the whole run: breaker timeline, recovery, amplification and what FAL saw."""
     opened, left_open, half_open_seen, closed_after = _breaker_times(obs)
     first_start = min((w.start for w in obs.fault_windows), default=None)
-    last_end = max((w.end for w in obs.fault_windows), default=None)
-    recovery = None
-    if last_end is not None:
-        first_success = min((r.terminal_t for r in obs.requests if r.t >= last_end and r.succeeded), default=None)
-        if first_success is not None and (opened is None or closed_after is not None):
-            recovery = max(first_success, closed_after or last_end) - last_end
     generations = sum(r.accepted for r in obs.requests)
     submits = counter_sum(obs.service_counters, "genchaos_upstream_attempts_total", dependency="fal",
                           operation="submit")
     rejected = counter_sum(obs.service_counters, "genchaos_upstream_attempts_total", dependency="fal",
                            operation="submit", outcome="rejected")
-    by_generation = submissions_by_generation(obs)
-    fal_submits = sum(e.get("kind") == "submit" for e in obs.fal_log)
+    by_generation = fal_log.submissions_by_generation(obs)
     jobs_created = [sum(200 <= int(e.get("status") or 0) < 300 for e in entries) for entries in by_generation.values()]
     half_opened = half_open_seen or counter_sum(obs.service_counters, "genchaos_breaker_transitions_total",
                                                 to_state="half_open") > 0
+    breaker = fal_log.breaker_from_fal(obs)
+    stuck = fal_log.stuck_jobs(obs)
+    timings = obs.timings
     return {
         "breaker_opened": opened is not None,
         "time_to_open_s": None if opened is None or first_start is None else max(0.0, opened - first_start),
-        "failures_to_open": obs.failures_when_opened,
+        "failures_to_open": breaker.failures_to_open,
+        "breaker_opened_at_threshold": breaker.opened_at_threshold(timings.get("breaker_failure_threshold", 5)),
         "breaker_half_opened": half_opened,
+        "open_to_probe_s": breaker.open_to_probe_s(),
+        "breaker_probed_after_window": breaker.probed_after_window(
+            timings.get("breaker_recovery_timeout_s", 30.0), _arrival_gap_s(obs)),
         "open_duration_s": None if opened is None or left_open is None else left_open - opened,
-        "recovery_s": recovery,
-        "upstream_attempts_per_generation": (submits - rejected) / generations if generations else 0.0,
-        "fal_submissions_per_generation": fal_submits / generations if generations else 0.0,
+        "recovery_s": _recovery(obs, opened, closed_after),
+        "misattributed_503": misattributed_503(obs),
+        "upstream_attempts_per_generation": (submits - rejected) / generations if generations else None,
+        "fal_submissions_per_generation": len(fal_log.submits(obs)) / generations if generations else None,
         "max_fal_submissions_per_generation": max((len(v) for v in by_generation.values()), default=0),
         "duplicate_fal_jobs": sum(n - 1 for n in jobs_created if n > 1),
-        "retry_gaps_s": retry_gaps(by_generation),
+        "retry_gaps_s": fal_log.retry_gaps(by_generation),
+        "fal_faulted_calls": fal_log.faulted_calls(obs),
+        "stuck_fal_jobs": len(stuck),
+        "unabandoned_stuck_jobs": len(fal_log.unabandoned(stuck, timings.get("fal_attempt_timeout_s", 300.0))),
+        "longest_stuck_job_s": max((j.last_call - j.submitted for j in stuck), default=None),
+        **{f"{dependency}_timeouts": counted(obs, dependency, "timeout") for dependency in ("fal", "storage", "database")},
         "breaker_states": breaker_states(obs),
         "exemplar_candidates": exemplar_candidates(obs, by_generation),
     }
+
+
+def _arrival_gap_s(obs: Observation) -> float:
+    """The longest pause between two consecutive requests: how late a probe's trigger can come."""
+    times = sorted(r.t for r in obs.requests)
+    return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
 
 
 def breaker_states(obs: Observation) -> list[dict[str, Any]]:

@@ -1,0 +1,79 @@
+"""A scenario check judged against one run: held, not held or inconclusive, expected vs observed.
+
+Rate metrics are judged on their 95% Wilson interval with the sample size beside them; other
+metrics are exact. A phase or window with fewer requests than the check's ``min_requests`` is
+inconclusive, never held. An unmeasured run metric (the breaker never opened, recovery never came)
+is not held: what the check expects did not happen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chaos.judge.measures import phase_records, rate_counts, request_metrics, windows_of
+from chaos.judge.registry import RATE_METRICS, RUN_METRICS
+from chaos.judge.stats import RateVerdict, Status, judge_rate, worst
+from chaos.observations import Observation, RequestRecord
+from chaos.scenarios.model import Check
+
+
+@dataclass
+class CheckResult:
+    name: str
+    passed: bool
+    expected: Any
+    observed: Any
+    status: str = Status.HELD.value  # held | not held | inconclusive
+    n: int | None = None  # requests the check was judged on (None for run metrics)
+    interval: list[float] | None = None  # 95% Wilson interval of a rate
+    n_needed: int | None = None  # inconclusive rates: the sample that would decide at the observed rate
+
+
+def _result(check: Check, status: Status, observed: Any, n: int | None = None,
+            rate: RateVerdict | None = None) -> CheckResult:
+    return CheckResult(check.label, status is Status.HELD, check.expected, observed, status.value, n,
+                       list(rate.interval) if rate else None, rate.n_needed if rate else None)
+
+
+def _bounds(check: Check) -> tuple[float | None, float | None]:
+    if check.equals is not None:
+        return float(check.equals), float(check.equals)
+    return check.min, check.max
+
+
+def _judge_records(check: Check, records: list[RequestRecord]) -> tuple[Status, Any, RateVerdict | None]:
+    if check.metric in RATE_METRICS:
+        part, whole = rate_counts(records)[check.metric]
+        verdict = judge_rate(part, whole, *_bounds(check))
+        status = verdict.status if whole >= check.min_requests else Status.INCONCLUSIVE
+        return status, verdict.describe(), verdict
+    observed = request_metrics(records)[check.metric]
+    if len(records) < check.min_requests:
+        return Status.INCONCLUSIVE, f"{observed} (only {len(records)} requests, need {check.min_requests})", None
+    return (Status.HELD if check.holds(observed) else Status.NOT_HELD), observed, None
+
+
+def evaluate(check: Check, obs: Observation, run_values: dict[str, Any]) -> CheckResult:
+    """Judge one check: on the run, on the requests of a phase, or on every window of that phase."""
+    if check.metric in RUN_METRICS:
+        observed = run_values[check.metric]
+        return _result(check, Status.HELD if check.holds(observed) else Status.NOT_HELD,
+                       "unmeasured" if observed is None else observed)
+    records = phase_records(obs, check.phase, check.settle_s)
+    if check.window_s is None:
+        status, observed, rate = _judge_records(check, records)
+        return _result(check, status, observed, len(records), rate)
+    windows = [members for _, members in windows_of(records, check.window_s) if len(members) >= check.min_requests]
+    if not windows:
+        return _result(check, Status.INCONCLUSIVE, f"no window with {check.min_requests}+ requests", len(records))
+    judged = [(_judge_records(check, members), members) for members in windows]
+    status = worst([verdict[0] for verdict, _ in judged])
+    candidates = [(verdict, members) for verdict, members in judged if verdict[0] is status]
+
+    def value(pair: tuple) -> float:
+        return request_metrics(pair[1])[check.metric] or 0.0
+
+    # The window that argues most against the check: the lowest value under a minimum, else the highest.
+    (_, observed, rate), members = (min if check.min is not None else max)(candidates, key=value)
+    return _result(check, status, observed, len(members), rate)

@@ -1,0 +1,145 @@
+"""What FAL saw: the emulator's request log read as ground truth for submissions, retries, the
+breaker's threshold and probe, and stuck jobs, whatever the service's own counters say.
+
+Times are the log's arrival times, relative to the scenario start.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from chaos.observations import BreakerSample, Observation
+
+BREAKER = "fal"
+PROBE_SLACK_S = 1.0  # after the window: the next POST must arrive, be admitted and reach the worker
+STUCK_SLACK_S = 1.0  # a poll in flight at the timeout, plus the worker's own cadence
+
+
+def submits(obs: Observation) -> list[dict[str, Any]]:
+    return sorted((e for e in obs.fal_log if e.get("kind") == "submit"), key=lambda e: e["t"])
+
+
+def submissions_by_generation(obs: Observation) -> dict[str, list[dict[str, Any]]]:
+    """FAL submit requests grouped by the generation they served, oldest first."""
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for entry in submits(obs):
+        if entry.get("generation_id"):
+            grouped[entry["generation_id"]].append(entry)
+    return grouped
+
+
+def retry_gaps(by_generation: dict[str, list[dict[str, Any]]]) -> list[float]:
+    """Mean delay between a generation's n-th and (n+1)-th FAL submission, for n = 1, 2, ..."""
+    gaps: dict[int, list[float]] = defaultdict(list)
+    for entries in by_generation.values():
+        for index, (earlier, later) in enumerate(itertools.pairwise(sorted(e["t"] for e in entries))):
+            gaps[index].append(later - earlier)
+    return [sum(gaps[i]) / len(gaps[i]) for i in range(len(gaps))]
+
+
+def _failed(entry: dict[str, Any]) -> bool:
+    return int(entry.get("status") or 0) >= 500
+
+
+def _failure_run(entries: list[dict[str, Any]], until: float) -> int:
+    """Consecutive failed submits FAL had answered by ``until`` (reset by a successful one)."""
+    run = 0
+    for entry in entries:
+        if entry["t"] > until:
+            break
+        run = run + 1 if _failed(entry) else 0
+    return run
+
+
+@dataclass(frozen=True)
+class BreakerFromFal:
+    """The FAL breaker's first opening, judged from FAL's log around the sampled open time."""
+
+    opened_at: float | None  # first sample that saw it open
+    previous_sample: float | None  # the sample before (the breaker opened in between)
+    failures_to_open: int | None  # consecutive failed submits FAL had answered when it was seen open
+    failures_before: int | None  # ... when it was last seen closed
+    probe_at: float | None  # the first submit FAL saw after it opened
+
+    def opened_at_threshold(self, threshold: float) -> bool | None:
+        if self.failures_to_open is None or self.failures_before is None:
+            return None
+        return self.failures_before <= threshold <= self.failures_to_open
+
+    def open_to_probe_s(self) -> float | None:
+        return None if self.probe_at is None or self.opened_at is None else self.probe_at - self.opened_at
+
+    def probed_after_window(self, window_s: float, arrival_gap_s: float) -> bool | None:
+        """FAL saw nothing for the window after the breaker opened, and the probe came within slack."""
+        if self.opened_at is None or self.previous_sample is None:
+            return None
+        if self.probe_at is None:
+            return False
+        longest_gap, shortest_gap = self.probe_at - self.previous_sample, self.probe_at - self.opened_at
+        return longest_gap >= window_s and shortest_gap <= window_s + arrival_gap_s + PROBE_SLACK_S
+
+
+def _first_open(samples: list[BreakerSample]) -> tuple[float | None, float | None]:
+    previous = None
+    for sample in samples:
+        if sample.states.get(BREAKER) == "open":
+            return sample.t, previous
+        previous = sample.t
+    return None, None
+
+
+def breaker_from_fal(obs: Observation) -> BreakerFromFal:
+    opened_at, previous = _first_open(obs.breaker_samples)
+    if opened_at is None:
+        return BreakerFromFal(None, None, None, None, None)
+    entries = submits(obs)
+    probe = next((e["t"] for e in entries if e["t"] > opened_at), None)
+    before = _failure_run(entries, previous) if previous is not None else 0
+    return BreakerFromFal(opened_at, previous, _failure_run(entries, opened_at), before, probe)
+
+
+def faulted_calls(obs: Observation) -> int:
+    """FAL calls answered with an injected error: rate limits, app errors, ingress pages."""
+    return sum(int(e.get("status") or 0) in (429, 500, 502, 503, 504) for e in obs.fal_log)
+
+
+@dataclass(frozen=True)
+class StuckJob:
+    request_id: str
+    generation_id: str | None
+    submitted: float
+    last_call: float  # the last FAL call about this job (a poll or a cancel)
+    resubmitted: float | None  # the next submit for the same generation, if any
+
+
+def stuck_jobs(obs: Observation) -> list[StuckJob]:
+    """Jobs created while a stuck-job fault was on whose result was never fetched: FAL never finished them."""
+    stuck_windows = [(w.start, w.end) for w in obs.fault_windows if "stuck_rate" in w.kind.split("+")]
+    by_request: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for entry in obs.fal_log:
+        if entry.get("request_id"):
+            by_request[entry["request_id"]].append(entry)
+    by_generation = submissions_by_generation(obs)
+    jobs = []
+    for entry in submits(obs):
+        request_id, t = entry.get("request_id"), entry["t"]
+        created = 200 <= int(entry.get("status") or 0) < 300
+        if not (created and request_id and any(s <= t < e for s, e in stuck_windows)):
+            continue
+        calls = by_request[request_id]
+        if any(c.get("kind") == "result" and c.get("status") == 200 for c in calls):
+            continue
+        later = [s["t"] for s in by_generation.get(entry.get("generation_id") or "", []) if s["t"] > t]
+        jobs.append(StuckJob(request_id, entry.get("generation_id"), t, max(c["t"] for c in calls),
+                             min(later, default=None)))
+    return jobs
+
+
+def unabandoned(jobs: list[StuckJob], attempt_timeout_s: float) -> list[StuckJob]:
+    """Stuck jobs the service kept polling past its attempt timeout, or gave up on before it."""
+    return [j for j in jobs
+            if j.last_call - j.submitted > attempt_timeout_s + STUCK_SLACK_S
+            or (j.resubmitted is not None and j.resubmitted - j.submitted < attempt_timeout_s)]

@@ -1,0 +1,85 @@
+"""Every metric a scenario check can name, declared once: its scope and how it is judged.
+
+``scope`` says where a metric lives: ``request`` metrics are computed from the requests of any phase
+or window; ``run`` metrics describe the whole run (breaker timeline, what the dependencies saw).
+``rate`` metrics are proportions of requests, judged with a Wilson interval (``chaos.judge.stats``);
+the rest are counts, seconds or flags, judged exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Scope = Literal["request", "run"]
+Kind = Literal["rate", "count", "seconds", "ratio", "flag"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    scope: Scope
+    kind: Kind
+    meaning: str
+
+
+def _declare(*metrics: Metric) -> dict[str, Metric]:
+    return {m.name: m for m in metrics}
+
+
+METRICS: dict[str, Metric] = _declare(
+    # Requests of a phase or window (the runner's own view of every POST and its generation).
+    Metric("requests", "request", "count", "POST /api/v1/generations sent"),
+    Metric("success_rate", "request", "rate", "requests whose generation completed with a verified image"),
+    Metric("rate_503", "request", "rate", "requests answered 503"),
+    Metric("rate_500", "request", "rate", "requests answered 5xx other than 503, or not answered at all"),
+    Metric("accepted_rate", "request", "rate", "requests answered 202"),
+    Metric("auth_failures", "request", "count", "requests with valid tokens answered 401/403"),
+    Metric("lost_generations", "request", "count", "accepted generations never seen terminal"),
+    Metric("failed_generations", "request", "count", "accepted generations that ended failed"),
+    Metric("image_mismatches", "request", "count",
+           "completed generations whose signed URL did not serve the bytes FAL produced"),
+    Metric("latency_mean_s", "request", "seconds", "mean time from POST to a completed generation"),
+    Metric("latency_p50_s", "request", "seconds", "median time from POST to a completed generation"),
+    Metric("latency_p95_s", "request", "seconds", "95th percentile of that time"),
+    Metric("latency_p99_s", "request", "seconds", "99th percentile of that time"),
+    Metric("max_generation_s", "request", "seconds", "longest time from POST to a terminal generation"),
+    Metric("missing_retry_after", "request", "count", "503s without a whole-seconds Retry-After"),
+    Metric("wrong_503_detail", "request", "count", "503s whose sentence is not their reason's"),
+    Metric("idempotency_violations", "request", "count",
+           "replays of a POST with the same Idempotency-Key that did not return the same generation"),
+    # The whole run.
+    Metric("misattributed_503", "run", "count",
+           "503s that do not name the dependency the harness broke (reason header or sentence)"),
+    Metric("breaker_opened", "run", "flag", "a breaker was seen open"),
+    Metric("time_to_open_s", "run", "seconds", "first fault start to the breaker seen open"),
+    Metric("failures_to_open", "run", "count",
+           "consecutive failed FAL calls, as FAL saw them, when the breaker was seen open"),
+    Metric("breaker_opened_at_threshold", "run", "flag",
+           "the breaker opened at the configured count of consecutive failures FAL saw"),
+    Metric("breaker_half_opened", "run", "flag", "a breaker was seen half-open (or counted moving there)"),
+    Metric("open_to_probe_s", "run", "seconds", "breaker opened to the next call FAL saw (the probe)"),
+    Metric("breaker_probed_after_window", "run", "flag",
+           "FAL saw no call while the breaker was open and the probe came at the configured window"),
+    Metric("open_duration_s", "run", "seconds", "how long a breaker was seen open"),
+    Metric("recovery_s", "run", "seconds", "last fault end to the first success with every breaker closed"),
+    Metric("upstream_attempts_per_generation", "run", "ratio", "FAL submits the service counted, per generation"),
+    Metric("fal_submissions_per_generation", "run", "ratio", "FAL submits FAL saw, per accepted generation"),
+    Metric("duplicate_fal_jobs", "run", "count", "FAL jobs beyond the first created for one generation"),
+    Metric("max_fal_submissions_per_generation", "run", "count", "most FAL submits FAL saw for one generation"),
+    Metric("fal_faulted_calls", "run", "count", "FAL calls answered with an injected error (429, 5xx)"),
+    Metric("stuck_fal_jobs", "run", "count", "FAL jobs that never completed (stuck)"),
+    Metric("unabandoned_stuck_jobs", "run", "count",
+           "stuck FAL jobs the service kept waiting on past the attempt timeout"),
+    Metric("fal_timeouts", "run", "count", "FAL calls the service counted as timed out"),
+    Metric("storage_timeouts", "run", "count", "storage calls the service counted as timed out"),
+    Metric("database_timeouts", "run", "count", "database calls the service counted as timed out"),
+)
+
+REQUEST_METRICS = frozenset(name for name, m in METRICS.items() if m.scope == "request")
+RUN_METRICS = frozenset(name for name, m in METRICS.items() if m.scope == "run")
+RATE_METRICS = frozenset(name for name, m in METRICS.items() if m.kind == "rate")
+
+# The report's claims a scenario can be evidence for (beyond those every scenario informs);
+# ``chaos.judge.claims`` judges each.
+CLAIM_KEYS = ("breaker_opens", "breaker_half_opens", "recovery_30s", "retries", "attempt_timeout")

@@ -1,0 +1,207 @@
+"""FAL's request log as ground truth: the breaker's threshold and probe, stuck jobs the service
+abandoned or not, retry gaps and injected errors, each judged next to the case that flips it."""
+
+from __future__ import annotations
+
+import pytest
+
+from chaos.judge.fal_log import (
+    breaker_from_fal,
+    faulted_calls,
+    retry_gaps,
+    stuck_jobs,
+    submissions_by_generation,
+    unabandoned,
+)
+from tests.unit.judge_support import breaker, cancel, observation, poll, result, submit, window
+
+FAILURE_TIMES = [1.0 + 0.2 * i for i in range(12)]  # the n-th failed submit reaches FAL at FAILURE_TIMES[n - 1]
+
+
+def failing_submits(count: int = 12) -> list[dict]:
+    return [submit(t, 500, None, f"g{i}") for i, t in enumerate(FAILURE_TIMES[:count])]
+
+
+def seen_open_after(failures: int) -> list:
+    """Samples: closed just after the (failures - 1)-th failed submit, open just after the failures-th."""
+    return breaker([(0.5, "closed"), (FAILURE_TIMES[failures - 2] + 0.05, "closed"),
+                    (FAILURE_TIMES[failures - 1] + 0.05, "open")])
+
+
+# --- the breaker's threshold -------------------------------------------------------------------
+
+def test_a_breaker_that_opens_on_the_fifth_failure_opened_at_threshold_five():
+    judged = breaker_from_fal(observation(fal_log=failing_submits(), samples=seen_open_after(5)))
+    assert (judged.failures_before, judged.failures_to_open) == (4, 5)
+    assert judged.opened_at_threshold(5) is True
+
+
+def test_a_breaker_that_opens_only_after_ten_failures_did_not_open_at_threshold_five():
+    judged = breaker_from_fal(observation(fal_log=failing_submits(), samples=seen_open_after(10)))
+    assert judged.failures_to_open == 10
+    assert judged.opened_at_threshold(5) is False
+
+
+def test_a_breaker_that_opens_after_three_failures_did_not_open_at_threshold_five():
+    judged = breaker_from_fal(observation(fal_log=failing_submits(), samples=seen_open_after(3)))
+    assert judged.failures_to_open == 3
+    assert judged.opened_at_threshold(5) is False
+
+
+def test_a_successful_submit_resets_the_run_of_failures():
+    log = failing_submits()
+    log[2] = submit(FAILURE_TIMES[2], 200, "r-ok", "g2")  # the third call succeeded
+    judged = breaker_from_fal(observation(fal_log=log, samples=seen_open_after(7)))
+    assert judged.failures_to_open == 4  # the 4th .. 7th
+    assert judged.opened_at_threshold(5) is False
+
+
+def test_only_server_errors_count_as_failures():
+    log = [submit(t, 429, None, f"g{i}") for i, t in enumerate(FAILURE_TIMES)]
+    judged = breaker_from_fal(observation(fal_log=log, samples=seen_open_after(5)))
+    assert judged.failures_to_open == 0
+
+
+def test_a_breaker_never_seen_open_is_not_judged():
+    judged = breaker_from_fal(observation(fal_log=failing_submits(), samples=breaker([(1.0, "closed"),
+                                                                                       (5.0, "closed")])))
+    assert judged.opened_at is None
+    assert judged.opened_at_threshold(5) is None
+    assert judged.probed_after_window(2.0, 0.25) is None
+    assert judged.open_to_probe_s() is None
+
+
+# --- the probe after the recovery window -------------------------------------------------------
+
+PROBE_SAMPLES = breaker([(4.9, "closed"), (5.0, "open"), (8.0, "half_open")])
+
+
+def probe_run(probe_at: float | None) -> object:
+    log = [submit(t, 500, None, f"g{i}") for i, t in enumerate((3.0, 3.5, 4.0, 4.5, 4.95))]
+    if probe_at is not None:
+        log.append(submit(probe_at, 200, "r-probe", "g-probe"))
+    return breaker_from_fal(observation(fal_log=log, samples=PROBE_SAMPLES))
+
+
+def test_a_probe_two_seconds_after_opening_honours_a_two_second_window():
+    judged = probe_run(7.0)
+    assert judged.probe_at == 7.0
+    assert judged.open_to_probe_s() == pytest.approx(2.0)
+    assert judged.probed_after_window(2.0, arrival_gap_s=0.25) is True
+
+
+def test_a_probe_half_a_second_after_opening_is_too_early():
+    judged = probe_run(5.5)
+    assert judged.probed_after_window(2.0, arrival_gap_s=0.25) is False
+
+
+def test_no_probe_at_all_is_not_a_probe_after_the_window():
+    judged = probe_run(None)
+    assert judged.probe_at is None
+    assert judged.probed_after_window(2.0, arrival_gap_s=0.25) is False
+
+
+def test_a_probe_long_after_the_window_is_too_late():
+    assert probe_run(12.0).probed_after_window(2.0, arrival_gap_s=0.25) is False
+
+
+# --- stuck jobs ----------------------------------------------------------------------------------
+
+STUCK_WINDOW = window(0.0, 10.0, "fal", "stuck_rate", attributes={"stuck_rate": 1.0})
+
+
+def polled_until(last: float, request_id: str = "r1", generation_id: str = "g1") -> list[dict]:
+    """A job created at 1.0 and polled every 0.5 s until ``last``, its result never fetched."""
+    polls, t = [], 1.5
+    while t < last:
+        polls.append(poll(t, request_id))
+        t += 0.5
+    return [submit(1.0, 200, request_id, generation_id), *polls, poll(last, request_id)]
+
+
+def test_a_stuck_job_polled_a_little_past_its_timeout_was_abandoned():
+    jobs = stuck_jobs(observation(windows=[STUCK_WINDOW], fal_log=polled_until(4.2)))
+    assert [(j.request_id, j.generation_id, j.submitted) for j in jobs] == [("r1", "g1", 1.0)]
+    assert jobs[0].last_call - jobs[0].submitted == pytest.approx(3.2)
+    assert unabandoned(jobs, attempt_timeout_s=3.0) == []
+
+
+def test_a_stuck_job_polled_for_nine_seconds_was_not_abandoned():
+    jobs = stuck_jobs(observation(windows=[STUCK_WINDOW], fal_log=polled_until(10.0)))
+    assert unabandoned(jobs, attempt_timeout_s=3.0) == jobs
+    assert len(jobs) == 1
+
+
+def test_a_cancel_is_the_last_call_about_a_stuck_job():
+    log = [*polled_until(3.0), cancel(4.1, "r1")]
+    jobs = stuck_jobs(observation(windows=[STUCK_WINDOW], fal_log=log))
+    assert jobs[0].last_call == 4.1
+    assert unabandoned(jobs, attempt_timeout_s=3.0) == []
+
+
+def test_a_stuck_job_resubmitted_before_its_timeout_was_given_up_too_early():
+    log = [*polled_until(1.8), submit(2.0, 200, "r2", "g1"), poll(2.5, "r2"), result(3.0, "r2")]
+    jobs = stuck_jobs(observation(windows=[STUCK_WINDOW], fal_log=log))
+    assert [(j.request_id, j.resubmitted) for j in jobs] == [("r1", 2.0)]
+    assert unabandoned(jobs, attempt_timeout_s=3.0) == jobs
+
+
+def test_a_stuck_job_resubmitted_after_its_timeout_was_abandoned_in_time():
+    log = [*polled_until(4.0), submit(4.3, 200, "r2", "g1"), poll(4.8, "r2"), result(5.0, "r2")]
+    jobs = stuck_jobs(observation(windows=[STUCK_WINDOW], fal_log=log))
+    assert [(j.request_id, j.resubmitted) for j in jobs] == [("r1", 4.3)]
+    assert unabandoned(jobs, attempt_timeout_s=3.0) == []
+
+
+def test_a_job_whose_result_was_fetched_is_not_stuck():
+    log = [*polled_until(2.0), result(2.2, "r1")]
+    assert stuck_jobs(observation(windows=[STUCK_WINDOW], fal_log=log)) == []
+
+
+def test_a_job_whose_result_fetch_failed_is_still_stuck():
+    log = [*polled_until(2.0), result(2.2, "r1", status=500)]
+    assert len(stuck_jobs(observation(windows=[STUCK_WINDOW], fal_log=log))) == 1
+
+
+def test_only_jobs_created_while_a_stuck_fault_was_on_are_stuck():
+    late = window(5.0, 10.0, "fal", "stuck_rate")
+    assert stuck_jobs(observation(windows=[late], fal_log=polled_until(4.0))) == []
+    other = window(0.0, 10.0, "fal", "latency_s", attributes={"latency_s": 1.0})
+    assert stuck_jobs(observation(windows=[other], fal_log=polled_until(4.0))) == []
+    combined = window(0.0, 10.0, "fal", "latency_s+stuck_rate")
+    assert len(stuck_jobs(observation(windows=[combined], fal_log=polled_until(4.0)))) == 1
+
+
+def test_a_refused_submission_is_no_stuck_job():
+    log = [submit(1.0, 500, None, "g1"), submit(1.2, 503, "r-refused", "g1")]
+    assert stuck_jobs(observation(windows=[STUCK_WINDOW], fal_log=log)) == []
+
+
+# --- retries and injected errors ---------------------------------------------------------------
+
+def test_retry_gaps_average_the_nth_pause_over_generations():
+    log = [submit(0.0, 500, None, "a"), submit(1.0, 500, None, "a"), submit(3.0, 200, "ra", "a"),
+           submit(10.0, 500, None, "b"), submit(12.0, 200, "rb", "b"),
+           submit(20.0, 200, "rc", "c"), submit(21.0, 200, "r-none", None)]
+    by_generation = submissions_by_generation(observation(fal_log=log))
+    assert sorted(by_generation) == ["a", "b", "c"]
+    assert retry_gaps(by_generation) == [pytest.approx(1.5), pytest.approx(2.0)]
+
+
+def test_retry_gaps_follow_arrival_time_not_log_order():
+    log = [submit(3.0, 200, "ra", "a"), submit(0.0, 500, None, "a"), submit(1.0, 500, None, "a")]
+    assert retry_gaps(submissions_by_generation(observation(fal_log=log))) == [pytest.approx(1.0),
+                                                                                pytest.approx(2.0)]
+
+
+def test_no_retries_means_no_gaps():
+    log = [submit(0.0, 200, "ra", "a"), submit(1.0, 200, "rb", "b")]
+    assert retry_gaps(submissions_by_generation(observation(fal_log=log))) == []
+
+
+def test_faulted_calls_count_injected_errors_of_every_kind_of_call():
+    log = [submit(0.0, 429, None, "a"), submit(0.1, 500, None, "a"), poll(0.2, "r", status=502),
+           poll(0.3, "r", status=503), result(0.4, "r", status=504),
+           submit(0.5, 200, "r", "a"), poll(0.6, "r", status=202), result(0.7, "r"), submit(0.8, 422, None, "b")]
+    assert faulted_calls(observation(fal_log=log)) == 5
+    assert faulted_calls(observation(fal_log=log[5:])) == 0
