@@ -7,6 +7,7 @@ Times are the log's arrival times, relative to the scenario start.
 from __future__ import annotations
 
 import itertools
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -54,20 +55,37 @@ def _failure_run(entries: list[dict[str, Any]], until: float) -> int:
     return run
 
 
+def _burst(entries: list[dict[str, Any]], opened_at: float, quiet_s: float) -> tuple[int, float | None]:
+    """The consecutive failed submits FAL answered before the first pause of ``quiet_s`` that ends after
+    the breaker was seen open, and the submit that ended it (the probe; None if FAL never heard again)."""
+    run = 0
+    for earlier, later in itertools.pairwise(entries):
+        run = run + 1 if _failed(earlier) else 0
+        if later["t"] > opened_at and later["t"] - earlier["t"] >= quiet_s:
+            return run, later["t"]
+    return _failure_run(entries, math.inf), None
+
+
 @dataclass(frozen=True)
 class BreakerFromFal:
-    """The FAL breaker's first opening, judged from FAL's log around the sampled open time."""
+    """The FAL breaker's first opening, judged from FAL's log around the sampled open time.
+
+    A breaker seen open had recorded its threshold of failures, so FAL had answered at least that
+    many (``failures_to_open``); calls already in flight when it opened may still reach FAL, one per
+    busy worker at most, so the whole run of failures before FAL goes quiet (``failures_in_burst``)
+    may exceed the threshold by fewer than the worker concurrency. The probe is the first call after
+    that quiet spell."""
 
     opened_at: float | None  # first sample that saw it open
     previous_sample: float | None  # the sample before (the breaker opened in between)
     failures_to_open: int | None  # consecutive failed submits FAL had answered when it was seen open
-    failures_before: int | None  # ... when it was last seen closed
-    probe_at: float | None  # the first submit FAL saw after it opened
+    failures_in_burst: int | None  # ... until FAL went quiet
+    probe_at: float | None  # the first submit FAL saw after the quiet spell
 
-    def opened_at_threshold(self, threshold: float) -> bool | None:
-        if self.failures_to_open is None or self.failures_before is None:
+    def opened_at_threshold(self, threshold: float, concurrency: float) -> bool | None:
+        if self.failures_to_open is None or self.failures_in_burst is None:
             return None
-        return self.failures_before <= threshold <= self.failures_to_open
+        return self.failures_to_open >= threshold and self.failures_in_burst <= threshold + concurrency - 1
 
     def open_to_probe_s(self) -> float | None:
         return None if self.probe_at is None or self.opened_at is None else self.probe_at - self.opened_at
@@ -91,14 +109,13 @@ def _first_open(samples: list[BreakerSample]) -> tuple[float | None, float | Non
     return None, None
 
 
-def breaker_from_fal(obs: Observation) -> BreakerFromFal:
+def breaker_from_fal(obs: Observation, window_s: float) -> BreakerFromFal:
     opened_at, previous = _first_open(obs.breaker_samples)
     if opened_at is None:
         return BreakerFromFal(None, None, None, None, None)
     entries = submits(obs)
-    probe = next((e["t"] for e in entries if e["t"] > opened_at), None)
-    before = _failure_run(entries, previous) if previous is not None else 0
-    return BreakerFromFal(opened_at, previous, _failure_run(entries, opened_at), before, probe)
+    burst, probe = _burst(entries, opened_at, quiet_s=window_s / 2)
+    return BreakerFromFal(opened_at, previous, _failure_run(entries, opened_at), burst, probe)
 
 
 def faulted_calls(obs: Observation) -> int:

@@ -177,20 +177,22 @@ def run_metrics(obs: Observation) -> dict[str, Any]:
                            operation="submit", outcome="rejected")
     by_generation = fal_log.submissions_by_generation(obs)
     jobs_created = [sum(200 <= int(e.get("status") or 0) < 300 for e in entries) for entries in by_generation.values()]
+    timings = obs.timings
     half_opened = half_open_seen or counter_sum(obs.service_counters, "genchaos_breaker_transitions_total",
                                                 to_state="half_open") > 0
-    breaker = fal_log.breaker_from_fal(obs)
+    window = timings.get("breaker_recovery_timeout_s", 30.0)
+    breaker = fal_log.breaker_from_fal(obs, window)
     stuck = fal_log.stuck_jobs(obs)
-    timings = obs.timings
     return {
         "breaker_opened": opened is not None,
         "time_to_open_s": None if opened is None or first_start is None else max(0.0, opened - first_start),
         "failures_to_open": breaker.failures_to_open,
-        "breaker_opened_at_threshold": breaker.opened_at_threshold(timings.get("breaker_failure_threshold", 5)),
+        "failures_in_burst": breaker.failures_in_burst,
+        "breaker_opened_at_threshold": breaker.opened_at_threshold(timings.get("breaker_failure_threshold", 5),
+                                                                   timings.get("worker_concurrency", 4)),
         "breaker_half_opened": half_opened,
         "open_to_probe_s": breaker.open_to_probe_s(),
-        "breaker_probed_after_window": breaker.probed_after_window(
-            timings.get("breaker_recovery_timeout_s", 30.0), _arrival_gap_s(obs)),
+        "breaker_probed_after_window": breaker.probed_after_window(window, _arrival_gap_s(obs)),
         "open_duration_s": None if opened is None or left_open is None else left_open - opened,
         "recovery_s": _recovery(obs, opened, closed_after),
         "misattributed_503": misattributed_503(obs),

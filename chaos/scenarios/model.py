@@ -15,14 +15,19 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from chaos.faults import PROXY_NAMES
 from chaos.judge.attribution import GENERIC_REASONS
 from chaos.judge.registry import CLAIM_KEYS, METRICS, RUN_METRICS
+from chaos.stack import PROFILES, TIMINGS
+from chaos.toxiproxy.toxics import TOXIC_TYPES
 
-Profile = Literal["report", "hardened"]
-Timing = Literal["fast", "report"]
+# Each name set is owned elsewhere: profiles and timings by the stack (tied to the service's own
+# settings by a test), proxies by fault control, toxic types by the Toxiproxy-compatible server,
+# claim keys and metrics by the judge.
+Profile = Literal[PROFILES]  # type: ignore[valid-type]
+Timing = Literal[TIMINGS]  # type: ignore[valid-type]
 ProxyName = Literal[PROXY_NAMES]  # type: ignore[valid-type]
 Phase = Literal["all", "before", "during", "after", "outside"]
 ClaimKey = Literal[CLAIM_KEYS]  # type: ignore[valid-type]
 GenericReason = Literal[GENERIC_REASONS]  # type: ignore[valid-type]
-ToxicType = Literal["latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop"]
+ToxicType = Literal[tuple(TOXIC_TYPES)]  # type: ignore[valid-type]
 PROXY_DEPENDENCY = {"fal": "fal", "postgres": "database", "storage": "storage"}
 MIN_PHASE_REQUESTS = 5  # a phase check judged on fewer requests is inconclusive
 LATENCY_ALLOWANCE_S = 1.0  # a request counts as "before" only if its generation also ended before the fault

@@ -41,20 +41,22 @@ def test_ci_scenario_passes_on_the_hardened_profile(chaos_target, name):
 # What the report's own code gets wrong, as the ci suite shows it: 503s that blame the database for a
 # FAL or storage outage, and a breaker that counts whole generations (so FAL sees ~3x the threshold
 # of failures before it opens) and lets in-flight retries through while open.
+# (first: the check that must fail; then: the checks that may fail with it)
 REPORT_FINDINGS = {
-    "fal_down": {"misattributed_503"},
-    "storage_down": {"misattributed_503"},
-    "fal_http_500": {"breaker_opened_at_threshold", "breaker_probed_after_window"},
+    "fal_down": ("misattributed_503", set()),
+    "storage_down": ("misattributed_503", set()),
+    "fal_http_500": ("breaker_opened_at_threshold", {"breaker_probed_after_window"}),
 }
 
 
 @pytest.mark.parametrize("name", sorted(REPORT_FINDINGS))
-def test_the_report_profile_fails_exactly_on_its_known_defects(chaos_target, name):
+def test_the_report_profile_fails_on_its_known_defects_and_nothing_else(chaos_target, name):
     result = run_once(chaos_target, name, "report")
     assert result.error is None, result.error
     assert result.outcome == "failed", failed_checks(result)
-    not_held = {c.name for c in result.checks if c.status == "not held"}
-    assert not_held == REPORT_FINDINGS[name], failed_checks(result)
+    must, may = REPORT_FINDINGS[name]
+    not_held = {c.name for c in result.checks if c.status != "held"}
+    assert must in not_held and not_held <= {must, *may}, failed_checks(result)
 
 
 def test_claims_audit_tells_the_profiles_apart(chaos_target):

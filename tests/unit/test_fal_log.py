@@ -28,45 +28,57 @@ def seen_open_after(failures: int) -> list:
                     (FAILURE_TIMES[failures - 1] + 0.05, "open")])
 
 
+def burst_then_probe(failures: int, probe_at: float = 9.0) -> list[dict]:
+    """``failures`` failed submits 0.2 s apart from 1.0 s, then quiet until a successful probe."""
+    return [*failing_submits(failures), submit(probe_at, 200, "r-probe", "g-probe")]
+
+
 # --- the breaker's threshold -------------------------------------------------------------------
 
 def test_a_breaker_that_opens_on_the_fifth_failure_opened_at_threshold_five():
-    judged = breaker_from_fal(observation(fal_log=failing_submits(), samples=seen_open_after(5)))
-    assert (judged.failures_before, judged.failures_to_open) == (4, 5)
-    assert judged.opened_at_threshold(5) is True
+    judged = breaker_from_fal(observation(fal_log=burst_then_probe(5), samples=seen_open_after(5)), 2.0)
+    assert (judged.failures_to_open, judged.failures_in_burst) == (5, 5)
+    assert judged.opened_at_threshold(5, concurrency=4) is True
+
+
+def test_calls_in_flight_when_it_opened_may_add_fewer_than_the_workers():
+    judged = breaker_from_fal(observation(fal_log=burst_then_probe(8), samples=seen_open_after(5)), 2.0)
+    assert (judged.failures_to_open, judged.failures_in_burst) == (5, 8)
+    assert judged.opened_at_threshold(5, concurrency=4) is True
+    assert judged.opened_at_threshold(5, concurrency=3) is False
 
 
 def test_a_breaker_that_opens_only_after_ten_failures_did_not_open_at_threshold_five():
-    judged = breaker_from_fal(observation(fal_log=failing_submits(), samples=seen_open_after(10)))
-    assert judged.failures_to_open == 10
-    assert judged.opened_at_threshold(5) is False
+    judged = breaker_from_fal(observation(fal_log=burst_then_probe(10), samples=seen_open_after(10)), 2.0)
+    assert (judged.failures_to_open, judged.failures_in_burst) == (10, 10)
+    assert judged.opened_at_threshold(5, concurrency=4) is False
 
 
 def test_a_breaker_that_opens_after_three_failures_did_not_open_at_threshold_five():
-    judged = breaker_from_fal(observation(fal_log=failing_submits(), samples=seen_open_after(3)))
+    judged = breaker_from_fal(observation(fal_log=burst_then_probe(3), samples=seen_open_after(3)), 2.0)
     assert judged.failures_to_open == 3
-    assert judged.opened_at_threshold(5) is False
+    assert judged.opened_at_threshold(5, concurrency=4) is False
 
 
 def test_a_successful_submit_resets_the_run_of_failures():
-    log = failing_submits()
+    log = burst_then_probe(7)
     log[2] = submit(FAILURE_TIMES[2], 200, "r-ok", "g2")  # the third call succeeded
-    judged = breaker_from_fal(observation(fal_log=log, samples=seen_open_after(7)))
-    assert judged.failures_to_open == 4  # the 4th .. 7th
-    assert judged.opened_at_threshold(5) is False
+    judged = breaker_from_fal(observation(fal_log=log, samples=seen_open_after(5)), 2.0)
+    assert judged.failures_to_open == 2  # the 4th and 5th
+    assert judged.opened_at_threshold(5, concurrency=4) is False
 
 
 def test_only_server_errors_count_as_failures():
     log = [submit(t, 429, None, f"g{i}") for i, t in enumerate(FAILURE_TIMES)]
-    judged = breaker_from_fal(observation(fal_log=log, samples=seen_open_after(5)))
+    judged = breaker_from_fal(observation(fal_log=log, samples=seen_open_after(5)), 2.0)
     assert judged.failures_to_open == 0
 
 
 def test_a_breaker_never_seen_open_is_not_judged():
     judged = breaker_from_fal(observation(fal_log=failing_submits(), samples=breaker([(1.0, "closed"),
-                                                                                       (5.0, "closed")])))
+                                                                                       (5.0, "closed")])), 2.0)
     assert judged.opened_at is None
-    assert judged.opened_at_threshold(5) is None
+    assert judged.opened_at_threshold(5, concurrency=4) is None
     assert judged.probed_after_window(2.0, 0.25) is None
     assert judged.open_to_probe_s() is None
 
@@ -80,7 +92,7 @@ def probe_run(probe_at: float | None) -> object:
     log = [submit(t, 500, None, f"g{i}") for i, t in enumerate((3.0, 3.5, 4.0, 4.5, 4.95))]
     if probe_at is not None:
         log.append(submit(probe_at, 200, "r-probe", "g-probe"))
-    return breaker_from_fal(observation(fal_log=log, samples=PROBE_SAMPLES))
+    return breaker_from_fal(observation(fal_log=log, samples=PROBE_SAMPLES), 2.0)
 
 
 def test_a_probe_two_seconds_after_opening_honours_a_two_second_window():

@@ -163,3 +163,14 @@ def test_a_fault_is_shown_active_exactly_while_it_is_held():
         assert active("postgres", "latency") == 1
     assert active("postgres", "latency") == 0
     assert (window.dependency, window.kind, window.proxy_bytes) == ("database", "latency", 0.0)
+
+
+def test_the_harness_names_exactly_the_profiles_and_timings_the_service_accepts():
+    """The harness cannot import the service's internals at run time; this ties its names to the owner's."""
+    from typing import get_args
+
+    from chaos.stack import PROFILES, TIMINGS
+    from service.settings import TIMING_PRESETS, Profile, Timing
+
+    assert set(PROFILES) == set(get_args(Profile))
+    assert set(TIMINGS) == set(get_args(Timing)) == set(TIMING_PRESETS)

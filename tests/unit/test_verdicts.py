@@ -126,6 +126,7 @@ def test_breaker_threshold_is_judged_from_the_failures_fal_saw():
     samples = breaker([(2.5, "closed"), (2.6, "open"), (4.6, "half_open"), (5.2, "closed")])
     on_time = judge(s, observation(HEALTHY_RUN, samples=samples, fal_log=failed_submits([2.0, 2.1, 2.2, 2.3, 2.55])))
     late = judge(s, observation(HEALTHY_RUN, samples=samples, fal_log=failed_submits([2.0 + i / 50 for i in range(12)])))
+    assert late.metrics["failures_in_burst"] == 12
     assert on_time.verdict == "pass" and late.verdict == "fail"
     assert late.metrics["failures_to_open"] == 12
     assert [c.held for c in audit([on_time]) if c.key == "breaker_opens"] == [True]
