@@ -132,6 +132,7 @@ class Settings(BaseSettings):
     def published_timings(self) -> dict[str, float]:
         """Every timing plus the breaker's and retries' numbers, as /readyz publishes them: outside checks
         judge the service against what it says it runs with, not against a copy of the presets."""
-        names = [*TIMING_PRESETS["report"], "breaker_half_open_max_calls", "breaker_failure_rate_threshold",
-                 "breaker_min_calls_in_window", "retry_budget_ratio", "retry_budget_min_per_s"]
+        names = [*TIMING_PRESETS["report"], "worker_concurrency", "breaker_half_open_max_calls",
+                 "breaker_failure_rate_threshold", "breaker_min_calls_in_window", "retry_budget_ratio",
+                 "retry_budget_min_per_s"]
         return {name: float(getattr(self, name)) for name in names}
