@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install clean
+.PHONY: run test mutants install clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -23,6 +23,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check service chaos loadtests tests benchmarks
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+# The mutation matrix: realistic defects planted one at a time in a copy of service/; fails unless
+# the ci scenarios catch every one and pass on the unmutated copy.
+mutants: $(STAMP)
+	$(PYTHON) -m chaos.mutants
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache

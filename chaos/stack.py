@@ -89,7 +89,7 @@ class EmbeddedStack:
     """Start the whole stack as a context manager; ``info`` describes it while it runs."""
 
     def __init__(self, base_dir: Path | None = None, profile: str = "hardened", timing: str = "fast",
-                 service_env: dict[str, str] | None = None) -> None:
+                 service_env: dict[str, str] | None = None, service_root: Path | None = None) -> None:
         if profile not in PROFILES:
             raise StackError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
         if timing not in TIMINGS:
@@ -98,6 +98,9 @@ class EmbeddedStack:
         self._profile = profile
         self._timing = timing
         self._service_env = dict(service_env or {})
+        # A directory holding a `service` package to run instead of the project's own (a patched copy,
+        # say); it may be swapped between service restarts.
+        self.service_root = service_root
         self._children: list[ChildProcess] = []
         self._service: ChildProcess | None = None
         self._postgres: PostgresServer | None = None
@@ -179,8 +182,9 @@ class EmbeddedStack:
         )
         self.start_service()
 
-    def _spawn(self, name: str, python_args: list[str], env: dict[str, str] | None = None) -> ChildProcess:
-        child = ChildProcess(name, [sys.executable, *python_args], log_dir=self.log_dir, env=env)
+    def _spawn(self, name: str, python_args: list[str], env: dict[str, str] | None = None,
+               cwd: Path | None = None) -> ChildProcess:
+        child = ChildProcess(name, [sys.executable, *python_args], log_dir=self.log_dir, env=env, cwd=cwd)
         self._children.append(child)
         return child
 
@@ -210,8 +214,16 @@ class EmbeddedStack:
         """Start the service on a new free port and wait until it is ready."""
         assert self.info is not None
         port = free_port()
+        env, cwd = self.service_environment(), None
+        if self.service_root is not None:
+            cwd = Path(self.service_root).resolve()
+            if not (cwd / "service" / "__init__.py").is_file():
+                raise StackError(f"{cwd} holds no service package to run")
+            # `python -m` puts the working directory first on sys.path, ahead of the editable install;
+            # PYTHONPATH keeps it first for any interpreter the service itself starts.
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), os.environ.get("PYTHONPATH")]))
         self._service = self._spawn("service", ["-m", "service", "--host", "127.0.0.1", "--port", str(port)],
-                                    env=self.service_environment())
+                                    env=env, cwd=cwd)
         self.info.service_url = f"http://127.0.0.1:{port}"
         self.info.service_pid = self._service.pid
         try:

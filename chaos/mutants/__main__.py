@@ -1,0 +1,117 @@
+"""`python -m chaos.mutants [--only NAME]... [--list]`: plant each defect in a copy of the service, run
+the ci scenarios that should catch it, print the matrix and `caught K/N`.
+
+Exit 0 only if the unmutated copy passes every scenario used and every defect is caught; 1 otherwise;
+2 when the matrix cannot run as written (an unknown defect or scenario, a snippet the service no longer
+has, a stack that cannot start); 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from chaos.commands.signals import exit_cleanly_on_sigterm
+from chaos.mutants.catalogue import DEFECTS, Defect
+from chaos.mutants.matrix import PROFILE, MatrixError, Outcome, ci_scenarios, run_copy, union
+from chaos.mutants.planting import PatchError, check_applies
+from chaos.processes import StackError
+from chaos.scenarios.catalogue import ScenarioError
+
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m chaos.mutants", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                        help="run only this defect (repeatable); the unmutated copy runs its scenarios")
+    parser.add_argument("--list", action="store_true", help="list the defects and exit")
+    return parser.parse_args(argv)
+
+
+def choose(names: list[str]) -> list[Defect]:
+    known = {d.name: d for d in DEFECTS}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise MatrixError(f"unknown defect(s) {', '.join(unknown)}; --list shows the catalogue")
+    return [known[n] for n in dict.fromkeys(names)] if names else list(DEFECTS)
+
+
+def progress_printer(console: Console, label: str) -> Callable[..., None]:
+    """A run_suite progress callback printing one line per finished scenario of the copy ``label``."""
+    def report(event: str, scenario: Any, profile: str, result: Any) -> None:
+        if event == "done":
+            style = "green" if result.passed else "red"
+            console.print(f"[{style}]{result.verdict:>4}[/{style}] {scenario.name} {escape(f'[{label}]')}",
+                          highlight=False)
+    return report
+
+
+def print_catalogue(console: Console) -> None:
+    table = Table(title="defects")
+    for column in ("defect", "file", "what it breaks", "scenarios"):
+        table.add_column(column)
+    for d in DEFECTS:
+        table.add_row(d.name, f"service/{d.file}", d.breaks, ", ".join(d.scenarios))
+    console.print(table)
+
+
+def print_matrix(console: Console, control: Outcome, outcomes: list[Outcome]) -> None:
+    table = Table(title=f"mutation matrix ({PROFILE} profile)")
+    for column in ("defect", "what it breaks", "scenarios", "verdict",
+                   "caught by (checks the unmutated copy passes)", "s"):
+        table.add_column(column)
+    table.add_row("(unmutated)", "nothing: every scenario must pass", ", ".join(r.name for r in control.results),
+                  "[green]passes[/]" if control.passed else "[red]FAILS[/]",
+                  escape("\n".join([*control.checks(passed=False).values(), *control.errors()])),
+                  f"{control.seconds:.0f}")
+    for o in outcomes:
+        catches, noise = o.catches(control), o.noise(control)
+        verdict = "[green]caught[/]" if catches else ("[yellow]error[/]" if o.errors() else "[red]MISSED[/]")
+        lines = [escape(c) for c in catches + o.errors()]
+        lines += [f"[dim]not counted, fails unmutated too: {escape(n)}[/]" for n in noise]
+        table.add_row(o.label, o.defect.breaks, ", ".join(o.defect.scenarios), verdict, "\n".join(lines),
+                      f"{o.seconds:.0f}")
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out = Console(width=None if sys.stdout.isatty() else 180)
+    progress = Console(stderr=True)
+    if args.list:
+        print_catalogue(out)
+        return EXIT_PASS
+    try:
+        defects = choose(args.only)
+        for defect in defects:
+            check_applies(defect)
+        scenarios = ci_scenarios(defects)
+    except (MatrixError, PatchError, ScenarioError) as exc:
+        progress.print(f"mutants: {exc}", style="red", markup=False, soft_wrap=True)
+        return EXIT_USAGE
+    exit_cleanly_on_sigterm()
+    try:
+        control = run_copy(None, union(list(scenarios.values())), progress_printer(progress, "unmutated"))
+        outcomes = [run_copy(d, scenarios[d.name], progress_printer(progress, d.name)) for d in defects]
+    except (StackError, PatchError, OSError) as exc:
+        progress.print(f"mutants: set-up failed: {exc}", style="red", markup=False, soft_wrap=True)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        progress.print("mutants: interrupted", style="yellow")
+        return EXIT_INTERRUPTED
+    print_matrix(out, control, outcomes)
+    caught = sum(bool(o.catches(control)) for o in outcomes)
+    out.print(f"caught {caught}/{len(outcomes)}" + ("" if control.passed else "; the unmutated service FAILS"),
+              highlight=False)
+    return EXIT_PASS if control.passed and caught == len(outcomes) else EXIT_FAIL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

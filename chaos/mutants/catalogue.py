@@ -1,0 +1,177 @@
+"""The defects of the mutation matrix, as data: each one a realistic bug planted in a copy of `service/`.
+
+A defect replaces one exact snippet of one service file (the snippet must occur exactly once, so the
+matrix breaks loudly when the service drifts) and names the `ci` scenarios that should catch it on
+the hardened profile, the one `make run` gates on. Every defect acts on that profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Defect:
+    name: str
+    breaks: str  # what goes wrong, in one line a reader understands
+    file: str  # relative to service/
+    old: str
+    new: str
+    scenarios: tuple[str, ...]  # ci scenarios expected to catch it
+
+
+DEFECTS: tuple[Defect, ...] = (
+    # --- the circuit breaker -----------------------------------------------------------------
+    Defect(
+        name="breaker_threshold_off_by_one",
+        breaks="the breaker opens after 6 consecutive failures instead of the configured 5",
+        file="breaker.py",
+        old="if self._consecutive_failures >= self.policy.failure_threshold or self._failure_rate_exceeded():",
+        new="if self._consecutive_failures > self.policy.failure_threshold or self._failure_rate_exceeded():",
+        scenarios=("fal_http_500",),
+    ),
+    Defect(
+        name="half_open_window_doubled",
+        breaks="an open breaker waits twice its recovery timeout before letting a probe through",
+        file="breaker.py",
+        old="self._clock() - self._opened_at >= self.policy.recovery_timeout_s:",
+        new="self._clock() - self._opened_at >= 2 * self.policy.recovery_timeout_s:",
+        scenarios=("fal_http_500",),
+    ),
+    Defect(
+        name="half_open_unlimited_probes",
+        breaks="a half-open breaker lets every call through instead of one probe (the probe count never grows)",
+        file="breaker.py",
+        old="        self._probes_in_flight += 1\n        return True\n",
+        new="        return True\n",
+        scenarios=("fal_http_500",),
+    ),
+    # --- retries and backoff -----------------------------------------------------------------
+    Defect(
+        name="backoff_in_milliseconds",
+        breaks="the hardened backoff reads its base delay as milliseconds, so retries follow each other at once",
+        file="retry.py",
+        old="super().__init__(multiplier=base_delay_s, max=max_delay_s)",
+        new="super().__init__(multiplier=base_delay_s / 1000, max=max_delay_s)",
+        scenarios=("retry_backoff",),
+    ),
+    Defect(
+        name="fixed_retry_delay",
+        breaks="hardened retries sleep the fixed base delay: no exponential growth, no jitter",
+        file="retry.py",
+        old="            exponential=True,\n",
+        new="            exponential=False,\n",
+        scenarios=("retry_backoff",),
+    ),
+    Defect(
+        name="extra_attempt",
+        breaks="one attempt more than configured: 4 FAL submits per failing generation instead of 3",
+        file="retry.py",
+        old="        if state.attempt_number >= policy.attempts:\n",
+        new="        if state.attempt_number > policy.attempts:\n",
+        scenarios=("retry_backoff",),
+    ),
+    Defect(
+        name="fal_5xx_is_final",
+        breaks="a FAL 5xx counts as a final answer: one attempt only, and no strike against the breaker",
+        file="resilience.py",
+        old="return 400 <= error.status_code < 500 and error.status_code not in (408, 429)",
+        new="return error.status_code >= 400 and error.status_code not in (408, 429)",
+        scenarios=("retry_backoff", "fal_http_500"),
+    ),
+    # --- timeouts ----------------------------------------------------------------------------
+    Defect(
+        name="fal_attempt_timeout_ignored",
+        breaks="the per-attempt FAL timeout is ignored: one attempt may run until the generation deadline",
+        file="resilience.py",
+        old="return min(self.deps.settings.fal_attempt_timeout_s, remaining)",
+        new="return remaining",
+        scenarios=("fal_latency", "fal_stuck_jobs"),
+    ),
+    Defect(
+        name="storage_timeout_ignored",
+        breaks="the storage client keeps its 20 s default timeout instead of the configured one (3 s in CI)",
+        file="storage_gateway.py",
+        old="AsyncClientOptions(storage_client_timeout=max(1, math.ceil(timeout_s)))",
+        new="AsyncClientOptions()",
+        scenarios=("storage_down",),
+    ),
+    # --- 503 answers ---------------------------------------------------------------------------
+    Defect(
+        name="fal_outage_reported_as_database",
+        breaks="a FAL outage is answered 503 database_unavailable, with the database sentence",
+        file="errors.py",
+        old='    "fal": Reason.FAL_UNAVAILABLE,\n',
+        new='    "fal": Reason.DATABASE_UNAVAILABLE,\n',
+        scenarios=("fal_down",),
+    ),
+    Defect(
+        name="database_503_says_high_load",
+        breaks="a database outage's 503 carries the high-load sentence instead of the database one",
+        file="errors.py",
+        old='    Reason.DATABASE_UNAVAILABLE: "Database service temporarily unavailable. Please try again later.",\n',
+        new="    Reason.DATABASE_UNAVAILABLE: HIGH_LOAD,\n",
+        scenarios=("db_down",),
+    ),
+    Defect(
+        name="retry_after_only_when_breaker_open",
+        breaks="only breaker 503s carry Retry-After; a dependency outage's 503 has none",
+        file="errors.py",
+        old='        return {"Retry-After": str(max(1, math.ceil(self.retry_after_s))), REASON_HEADER: self.reason.value}\n',
+        new=('        headers = {REASON_HEADER: self.reason.value}\n'
+             '        if self.reason is Reason.BREAKER_OPEN:\n'
+             '            headers["Retry-After"] = str(max(1, math.ceil(self.retry_after_s)))\n'
+             '        return headers\n'),
+        scenarios=("db_down", "fal_down", "storage_down"),
+    ),
+    # --- results -----------------------------------------------------------------------------
+    Defect(
+        name="image_url_dropped",
+        breaks="generations complete without their image: the signed URL is never stored",
+        file="worker.py",
+        old="db.complete(generation_id, self.owner, path, signed)",
+        new="db.complete(generation_id, self.owner, path, None)",
+        scenarios=("baseline",),
+    ),
+    Defect(
+        name="image_truncated",
+        breaks="the downloaded image is cut to half its bytes, so storage holds a corrupt PNG",
+        file="fal_gateway.py",
+        old="            return response.content\n",
+        new="            return response.content[: len(response.content) // 2]\n",
+        scenarios=("baseline",),
+    ),
+    Defect(
+        name="expired_leases_never_reclaimed",
+        breaks="a generation whose worker lost the database mid-flight is never claimed again: it is lost",
+        file="db.py",
+        old="                          OR (status = 'processing' AND lease_expires_at < now())\n",
+        new="",
+        scenarios=("db_down",),
+    ),
+    # --- requests: idempotency and auth ------------------------------------------------------
+    Defect(
+        name="idempotency_key_ignored",
+        breaks="the Idempotency-Key is not stored: a retried POST creates a second generation",
+        file="app.py",
+        old="idempotency_key=idempotency_key,",
+        new="idempotency_key=None,",
+        scenarios=("baseline",),
+    ),
+    Defect(
+        name="auth_accepts_expired_tokens",
+        breaks="expired access tokens are accepted",
+        file="auth.py",
+        old='options={"require": ["exp", "aud", "iss", "sub"]})',
+        new='options={"require": ["exp", "aud", "iss", "sub"], "verify_exp": False})',
+        scenarios=("baseline",),
+    ),
+    Defect(
+        name="auth_ignores_audience",
+        breaks="access tokens for any audience are accepted, not only 'authenticated'",
+        file="auth.py",
+        old='options={"require": ["exp", "aud", "iss", "sub"]})',
+        new='options={"require": ["exp", "aud", "iss", "sub"], "verify_aud": False})',
+        scenarios=("baseline",),
+    ),
+)

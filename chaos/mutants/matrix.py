@@ -1,0 +1,99 @@
+"""Running the matrix: the unmutated copy, then each defect, each on a fresh embedded stack running its
+own copy of the service, through the same runner and judge as `genchaos run`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chaos.mutants.catalogue import Defect
+from chaos.mutants.planting import plant
+from chaos.runner import EmbeddedTarget, run_suite
+from chaos.scenarios.catalogue import load_catalogue, suite
+from chaos.scenarios.model import Scenario
+from chaos.stack import EmbeddedStack
+
+PROFILE = "hardened"  # the profile `make run` gates on
+SUITE = "ci"
+
+
+class MatrixError(ValueError):
+    """A matrix that cannot run as asked: an unknown defect, or one naming a scenario the ci suite lacks."""
+
+
+CheckKey = tuple[str, int]  # (scenario, position of the check in it): check names may repeat per phase
+
+
+@dataclass
+class Outcome:
+    """What the scenarios said about one copy of the service (``defect`` None: the unmutated one)."""
+
+    defect: Defect | None
+    results: list[Any] = field(default_factory=list)  # ScenarioResult, one per scenario run
+    seconds: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return self.defect.name if self.defect else "unmutated"
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.results) and all(r.passed for r in self.results)
+
+    def checks(self, passed: bool) -> dict[CheckKey, str]:
+        """The checks that passed (or failed) in scenarios that ran to their end, described."""
+        return {(r.name, i): f"{r.name}: {c.name} (expected {c.expected}, observed {c.observed})"
+                for r in self.results if r.error is None for i, c in enumerate(r.checks) if c.passed is passed}
+
+    def catches(self, control: Outcome) -> list[str]:
+        """Failed checks that passed on the unmutated copy: only these show the defect, not the noise or a
+        weakness the unmutated service shares. A broken run (e.g. the copy did not start) catches nothing."""
+        held = control.checks(passed=True)
+        return [text for key, text in self.checks(passed=False).items() if key in held]
+
+    def noise(self, control: Outcome) -> list[str]:
+        """Failed checks that failed on the unmutated copy too."""
+        held = control.checks(passed=True)
+        return [text for key, text in self.checks(passed=False).items() if key not in held]
+
+    def errors(self) -> list[str]:
+        return [f"{r.name}: {r.error}" for r in self.results if r.error is not None]
+
+
+def ci_scenarios(defects: list[Defect]) -> dict[str, list[Scenario]]:
+    """Each defect's scenarios from the ci suite, by defect name; a name outside ci is a MatrixError."""
+    ci = {s.name: s for s in suite(SUITE, load_catalogue())}
+    chosen = {}
+    for defect in defects:
+        unknown = [name for name in defect.scenarios if name not in ci]
+        if unknown or not defect.scenarios:
+            raise MatrixError(f"defect {defect.name}: {', '.join(unknown) or 'no scenario'} "
+                              f"is not a scenario of the {SUITE} suite")
+        chosen[defect.name] = [ci[name] for name in defect.scenarios]
+    return chosen
+
+
+def union(scenario_lists: list[list[Scenario]]) -> list[Scenario]:
+    """Every scenario of the lists once, in first-seen order (what the unmutated copy must pass)."""
+    seen: dict[str, Scenario] = {}
+    for scenarios in scenario_lists:
+        for scenario in scenarios:
+            seen.setdefault(scenario.name, scenario)
+    return list(seen.values())
+
+
+def run_copy(defect: Defect | None, scenarios: list[Scenario],
+             on_progress: Callable[..., None] | None = None) -> Outcome:
+    """Plant ``defect`` in a fresh copy, start a stack on it and run ``scenarios`` on the gated profile."""
+    outcome, started = Outcome(defect), time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="genchaos-mutant-") as root:
+        plant(defect, Path(root))
+        with EmbeddedStack(profile=PROFILE, service_root=Path(root)) as stack:
+            outcome.results = run_suite(EmbeddedTarget(stack), scenarios, [PROFILE], on_progress)
+    outcome.seconds = time.monotonic() - started
+    return outcome
