@@ -85,5 +85,6 @@ class Observation:
     service_counters: dict[str, float] = field(default_factory=dict)  # flattened /metrics at the end
     timings: dict[str, float] = field(default_factory=dict)  # what the service says it runs with (/readyz)
     service_env: dict[str, str] = field(default_factory=dict)
+    accepted_forgeries: list[str] = field(default_factory=list)  # forged tokens the service did not refuse
     allowed_503_reasons: list[str] = field(default_factory=list)  # generic 503 reasons the scenario permits
     settle_s: float = 0.0

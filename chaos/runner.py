@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from chaos.auth_probes import accepted_forgeries
 from chaos.faults import EmulatorControl, FalEmulatorControl, FaultController
 from chaos.images import verify_images
 from chaos.judge.verdicts import ScenarioResult, broken_run, judge
@@ -133,6 +134,7 @@ async def run_scenario(scenario: Scenario, info: StackInfo, profile: str) -> Obs
         async with httpx.AsyncClient(base_url=info.service_url, limits=limits) as client:
             obs.timings = await _published_timings(client)
             obs.counters_at_start = await scrape_counters(client)
+            obs.accepted_forgeries = await accepted_forgeries(client, info.jwt_secret, info.jwt_issuer)
             sampler = BreakerSampler(client, started_at=started_at)
             stop_sampling = asyncio.Event()
             sampling = asyncio.create_task(sampler.run(stop_sampling))

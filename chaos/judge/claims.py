@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chaos.judge.fal_log import EXPONENTIAL_RATIO, MIN_FIRST_DELAY_SHARE
 from chaos.judge.registry import CLAIM_KEYS
 from chaos.judge.stats import Status, judge_rate, worst
 from chaos.judge.verdicts import ScenarioResult
@@ -21,7 +22,6 @@ RECOVERY_CLAIM_S = 30.0
 GENERATION_CLAIM_S = 180.0
 STEADY_SUCCESS = 0.995
 STEADY_503 = 0.05
-EXPONENTIAL_RATIO = 1.35  # second retry delay over the first: ~2 for doubling (less with jitter), 1 for fixed
 PROBE_SLACK_S = 2.0  # recovery also needs the probe's request to arrive and its generation to complete
 
 Verdict = tuple[Status | None, str]
@@ -107,10 +107,10 @@ def retries(results: list[ScenarioResult]) -> Verdict:
         gaps = r.metrics["retry_gaps_s"]
         attempts = r.metrics["max_fal_submissions_per_generation"]
         ratio = gaps[1] / gaps[0] if gaps[0] > 0 else None
-        ok = attempts == r.timings.get("retry_attempts") and ratio is not None and ratio >= EXPONENTIAL_RATIO
-        return bool(ok), (f"{r.name}: up to {attempts} FAL submissions per generation, mean delays "
-                          f"{' then '.join(f'{g:.2f}s' for g in gaps)} (growth x{_fmt(ratio)}; "
-                          f"exponential needs >= x{EXPONENTIAL_RATIO:g})")
+        ok = attempts == r.timings.get("retry_attempts") and bool(r.metrics.get("backoff_grows"))
+        return ok, (f"{r.name}: up to {attempts} FAL submissions per generation, mean delays "
+                    f"{' then '.join(f'{g:.2f}s' for g in gaps)} (growth x{_fmt(ratio)}; exponential needs "
+                    f">= x{EXPONENTIAL_RATIO:g} after a first delay of at least {MIN_FIRST_DELAY_SHARE:g} x the base)")
 
     return _each(rows, judge)
 

@@ -17,6 +17,8 @@ from chaos.observations import BreakerSample, Observation
 BREAKER = "fal"
 PROBE_SLACK_S = 1.0  # after the window: the next POST must arrive, be admitted and reach the worker
 STUCK_SLACK_S = 1.0  # a poll in flight at the timeout, plus the worker's own cadence
+EXPONENTIAL_RATIO = 1.35  # second retry delay over the first: ~2 for doubling (less with jitter), 1 for fixed
+MIN_FIRST_DELAY_SHARE = 0.25  # full jitter over the base delay averages half of it
 
 
 def submits(obs: Observation) -> list[dict[str, Any]]:
@@ -30,6 +32,14 @@ def submissions_by_generation(obs: Observation) -> dict[str, list[dict[str, Any]
         if entry.get("generation_id"):
             grouped[entry["generation_id"]].append(entry)
     return grouped
+
+
+def backoff_grows(gaps: list[float], base_delay_s: float) -> bool | None:
+    """Jittered exponential backoff as FAL saw it: the first delay is a real delay (not a round trip)
+    and the second is markedly longer; None with fewer than two retries to go by."""
+    if len(gaps) < 2:
+        return None
+    return gaps[0] >= MIN_FIRST_DELAY_SHARE * base_delay_s and gaps[1] >= EXPONENTIAL_RATIO * gaps[0]
 
 
 def retry_gaps(by_generation: dict[str, list[dict[str, Any]]]) -> list[float]:
@@ -55,15 +65,29 @@ def _failure_run(entries: list[dict[str, Any]], until: float) -> int:
     return run
 
 
-def _burst(entries: list[dict[str, Any]], opened_at: float, quiet_s: float) -> tuple[int, float | None]:
+def _burst(entries: list[dict[str, Any]], opened_at: float, quiet_s: float) -> tuple[int, int | None]:
     """The consecutive failed submits FAL answered before the first pause of ``quiet_s`` that ends after
-    the breaker was seen open, and the submit that ended it (the probe; None if FAL never heard again)."""
+    the breaker was seen open, and the index of the submit that ended it (the probe; None if FAL never
+    heard again)."""
     run = 0
-    for earlier, later in itertools.pairwise(entries):
+    for index, (earlier, later) in enumerate(itertools.pairwise(entries)):
         run = run + 1 if _failed(earlier) else 0
         if later["t"] > opened_at and later["t"] - earlier["t"] >= quiet_s:
-            return run, later["t"]
+            return run, index + 1
     return _failure_run(entries, math.inf), None
+
+
+def _probe_calls(entries: list[dict[str, Any]], probe: int, quiet_s: float) -> int | None:
+    """Submits FAL saw in the half-open spell a failed probe started (until the next quiet spell);
+    None when the probe succeeded, which ends the spell and says nothing about the limit."""
+    if not _failed(entries[probe]):
+        return None
+    calls = 1
+    for earlier, later in itertools.pairwise(entries[probe:]):
+        if later["t"] - earlier["t"] >= quiet_s:
+            break
+        calls += 1
+    return calls
 
 
 @dataclass(frozen=True)
@@ -81,6 +105,7 @@ class BreakerFromFal:
     failures_to_open: int | None  # consecutive failed submits FAL had answered when it was seen open
     failures_in_burst: int | None  # ... until FAL went quiet
     probe_at: float | None  # the first submit FAL saw after the quiet spell
+    probe_calls: int | None = None  # submits in that half-open spell, when its probe failed
 
     def opened_at_threshold(self, threshold: float, concurrency: float) -> bool | None:
         if self.failures_to_open is None or self.failures_in_burst is None:
@@ -114,8 +139,12 @@ def breaker_from_fal(obs: Observation, window_s: float) -> BreakerFromFal:
     if opened_at is None:
         return BreakerFromFal(None, None, None, None, None)
     entries = submits(obs)
-    burst, probe = _burst(entries, opened_at, quiet_s=window_s / 2)
-    return BreakerFromFal(opened_at, previous, _failure_run(entries, opened_at), burst, probe)
+    quiet_s = window_s / 2
+    burst, probe = _burst(entries, opened_at, quiet_s)
+    if probe is None:
+        return BreakerFromFal(opened_at, previous, _failure_run(entries, opened_at), burst, None)
+    return BreakerFromFal(opened_at, previous, _failure_run(entries, opened_at), burst, entries[probe]["t"],
+                          _probe_calls(entries, probe, quiet_s))
 
 
 def faulted_calls(obs: Observation) -> int:

@@ -183,6 +183,7 @@ def run_metrics(obs: Observation) -> dict[str, Any]:
     window = timings.get("breaker_recovery_timeout_s", 30.0)
     breaker = fal_log.breaker_from_fal(obs, window)
     stuck = fal_log.stuck_jobs(obs)
+    gaps = fal_log.retry_gaps(by_generation)
     return {
         "breaker_opened": opened is not None,
         "time_to_open_s": None if opened is None or first_start is None else max(0.0, opened - first_start),
@@ -200,7 +201,12 @@ def run_metrics(obs: Observation) -> dict[str, Any]:
         "fal_submissions_per_generation": len(fal_log.submits(obs)) / generations if generations else None,
         "max_fal_submissions_per_generation": max((len(v) for v in by_generation.values()), default=0),
         "duplicate_fal_jobs": sum(n - 1 for n in jobs_created if n > 1),
-        "retry_gaps_s": fal_log.retry_gaps(by_generation),
+        "retry_gaps_s": gaps,
+        "backoff_grows": fal_log.backoff_grows(gaps, timings.get("retry_base_delay_s", 5.0)),
+        "probe_calls": breaker.probe_calls,
+        "probes_within_limit": None if breaker.probe_calls is None
+        else breaker.probe_calls <= timings.get("breaker_half_open_max_calls", 1),
+        "forged_tokens_accepted": len(obs.accepted_forgeries),
         "fal_faulted_calls": fal_log.faulted_calls(obs),
         "stuck_fal_jobs": len(stuck),
         "unabandoned_stuck_jobs": len(fal_log.unabandoned(stuck, timings.get("fal_attempt_timeout_s", 300.0))),

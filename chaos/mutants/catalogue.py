@@ -94,7 +94,7 @@ DEFECTS: tuple[Defect, ...] = (
         file="storage_gateway.py",
         old="AsyncClientOptions(storage_client_timeout=max(1, math.ceil(timeout_s)))",
         new="AsyncClientOptions()",
-        scenarios=("storage_down",),
+        scenarios=("storage_timeout",),
     ),
     # --- 503 answers ---------------------------------------------------------------------------
     Defect(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from chaos.judge.fal_log import (
+    backoff_grows,
     breaker_from_fal,
     faulted_calls,
     retry_gaps,
@@ -217,3 +218,36 @@ def test_faulted_calls_count_injected_errors_of_every_kind_of_call():
            submit(0.5, 200, "r", "a"), poll(0.6, "r", status=202), result(0.7, "r"), submit(0.8, 422, None, "b")]
     assert faulted_calls(observation(fal_log=log)) == 5
     assert faulted_calls(observation(fal_log=log[5:])) == 0
+
+
+# --- the half-open probe limit and the backoff's shape --------------------------------------------
+
+def half_open_spell(calls: int) -> list[dict]:
+    """Five failures, quiet, then a half-open spell of ``calls`` failed submits, quiet again, a success."""
+    spell = [submit(7.0 + 0.05 * i, 500, None, f"h{i}") for i in range(calls)]
+    return [*failing_submits(5), *spell, submit(10.0, 200, "r-ok", "g-ok")]
+
+
+def test_one_failed_probe_per_half_open_spell_is_within_a_limit_of_one():
+    judged = breaker_from_fal(observation(fal_log=half_open_spell(1), samples=seen_open_after(5)), 2.0)
+    assert judged.probe_at == 7.0 and judged.probe_calls == 1
+
+
+def test_a_half_open_breaker_letting_four_calls_through_is_counted():
+    judged = breaker_from_fal(observation(fal_log=half_open_spell(4), samples=seen_open_after(5)), 2.0)
+    assert judged.probe_calls == 4
+
+
+def test_a_successful_probe_says_nothing_about_the_limit():
+    judged = breaker_from_fal(observation(fal_log=burst_then_probe(5), samples=seen_open_after(5)), 2.0)
+    assert judged.probe_calls is None
+
+
+@pytest.mark.parametrize("gaps, grows", [
+    ([0.5, 1.1], True),     # jittered doubling around a 1 s base
+    ([1.0, 1.0], False),    # a fixed delay
+    ([0.02, 0.05], False),  # delays in milliseconds: round trips, not backoff
+    ([0.5], None),          # one retry says nothing about growth
+])
+def test_backoff_must_be_a_real_delay_that_grows(gaps, grows):
+    assert backoff_grows(gaps, base_delay_s=1.0) is grows

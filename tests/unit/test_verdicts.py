@@ -31,6 +31,7 @@ def scenario(checks: list[dict], faults: list[dict] | None = None, **extra) -> S
 
 
 FAST_TIMINGS = {"breaker_failure_threshold": 5.0, "breaker_recovery_timeout_s": 2.0, "retry_attempts": 3.0,
+                "retry_base_delay_s": 0.2,
                 "fal_attempt_timeout_s": 3.0}
 
 
