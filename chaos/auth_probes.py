@@ -20,7 +20,7 @@ def forged_tokens(secret: str, issuer: str) -> dict[str, str]:
         "expired": mint_access_token(secret, issuer, iat=now - 2 * EXPIRED_FOR_S, exp=now - EXPIRED_FOR_S),
         "wrong audience": mint_access_token(secret, issuer, aud="someone-else"),
         "wrong issuer": mint_access_token(secret, "https://attacker.example/auth/v1"),
-        "wrong secret": mint_access_token("not-the-project-secret-" + secret[:4], issuer),
+        "wrong secret": mint_access_token("an-attacker-s-own-secret-of-forty-bytes!", issuer),
         "anon role": mint_access_token(secret, issuer, role="anon"),
         "not a uuid subject": mint_access_token(secret, issuer, sub="admin"),
     }

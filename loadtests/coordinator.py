@@ -39,7 +39,7 @@ class Coordinator:
         self._started_at = time.time()
         self._observer.start(self._started_at)
         if self._timeline is not None:
-            self._timeline.start(self._started_at)
+            self._timeline.start(self._started_at, self._environment.parsed_options.run_time or None)
 
     def _on_test_stop(self, **_kwargs) -> None:
         self.roll_back()

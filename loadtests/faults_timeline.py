@@ -42,8 +42,10 @@ class FaultTimeline:
         """The faults applied so far, in seconds since the test started."""
         return [] if self._session is None else list(self._session.windows)
 
-    def start(self, started_at: float) -> None:
-        """Schedule every fault relative to ``started_at`` (unix time of the test start)."""
+    def start(self, started_at: float, load_ends_s: float | None = None) -> None:
+        """Schedule every fault relative to ``started_at`` (unix time of the test start), except those
+        that would start once the load has ended (a short --run-time): with no traffic left they would
+        prove nothing, so they are left out and the gate names them."""
         self.errors.clear()
         self._started_at = started_at
         try:
@@ -53,7 +55,11 @@ class FaultTimeline:
             self.errors.append(f"cannot read the FAL emulator's behaviour: {exc}")
             return
         for fault in sorted(self._scenario.faults, key=lambda f: f.at_s):
-            self._greenlets.spawn(self._run, fault)
+            if load_ends_s is not None and fault.at_s >= load_ends_s:
+                logger.warning("fault not applied: %s at %gs starts after the load ends at %gs",
+                               fault.describe(), fault.at_s, load_ends_s)
+            else:
+                self._greenlets.spawn(self._run, fault)
 
     def _now(self) -> float:
         return time.time() - self._started_at

@@ -125,12 +125,13 @@ def _fill_from_scenario(options, scenario: Scenario) -> None:
     if options.num_users is None:
         options.num_users = load.clients or math.ceil(load.rate_per_s * OPEN_MODEL_USER_INTERVAL_S)
     if load.rate_per_s is not None and not options.user_pace:
-        options.user_pace = load.rate_per_s / options.num_users
+        # the pace counts every task; the scenario's rate counts generations, which get their weight's share
+        tasks_per_generation = (options.generate_weight + options.list_weight) / max(options.generate_weight, 1)
+        options.user_pace = load.rate_per_s * tasks_per_generation / options.num_users
     if options.spawn_rate is None:
-        # closed model: every client within a second; open model: users spread over one pacing
-        # interval, so their paced arrivals interleave evenly instead of coming in bursts
-        interval_s = 1.0 if load.rate_per_s is None else OPEN_MODEL_USER_INTERVAL_S
-        options.spawn_rate = options.num_users / interval_s
+        # every user at once, so the load runs at full rate from the start (paced users spread their
+        # own arrivals over one interval, loadtests/users.py)
+        options.spawn_rate = float(options.num_users)
     if options.run_time is None:
         options.run_time = math.ceil(load.duration_s)
     if options.think_min is None and options.think_max is None:

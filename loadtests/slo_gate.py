@@ -18,6 +18,8 @@ from typing import Any
 
 from locust.runners import CPU_WARNING_THRESHOLD, MasterRunner
 
+from chaos.judge.registry import RATE_METRICS
+from chaos.judge.stats import Status
 from chaos.judge.verdicts import CheckResult, ScenarioResult, judge
 from chaos.observations import FaultWindow, Observation, RequestRecord
 from chaos.scenarios.model import Check, Scenario
@@ -74,14 +76,52 @@ def _unscripted() -> Scenario:
                                     service_env={})
 
 
+def _thin_phase_check(outcome: CheckResult, checks: dict[str, Check]) -> Check | None:
+    """The rate or windowed check ``outcome`` judged, if it read inconclusive for want of requests (the
+    judge's text then gives an interval, not the count that explains it)."""
+    check = checks.get(outcome.name)
+    if check is None or outcome.status != Status.INCONCLUSIVE.value or outcome.n is None:
+        return None
+    if outcome.n >= check.min_requests or (check.metric not in RATE_METRICS and not check.window_s):
+        return None
+    return check
+
+
+def _name_thin_phases(result: ScenarioResult, scenario: Scenario) -> None:
+    """Say how many requests were sent in a phase too thin to judge (a short --run-time, a slow spawn)."""
+    checks = {check.label: check for check in scenario.checks_for(result.profile)}
+    for outcome in result.checks:
+        check = _thin_phase_check(outcome, checks)
+        if check is not None:
+            where = "in the whole run" if check.phase == "all" else f"in phase {check.phase!r}"
+            outcome.observed = (f"only {outcome.n} requests were sent {where}, {check.min_requests} needed; "
+                                f"{outcome.observed}")
+
+
+def _faults_not_applied(facts: RunFacts) -> str | None:
+    """Which scheduled faults never ran and why, or None when all ran."""
+    scheduled = sorted(facts.scenario.faults, key=lambda f: f.at_s) if facts.scenario else []
+    missing = scheduled[len(facts.fault_windows):]
+    if not missing:
+        return None
+    names = ", ".join(f"{fault.describe()} at {fault.at_s:g}s" for fault in missing)
+    if all(fault.at_s >= facts.duration_s for fault in missing):
+        why = (f"the load ended at {facts.duration_s:g}s; lengthen --run-time past "
+               f"{max(f.end_s for f in scheduled):g}s")
+    else:
+        why = "the run stopped before them"
+    return f"{len(missing)} of the scenario's {len(scheduled)} faults never ran ({names}): {why}"
+
+
 def verdict(facts: RunFacts) -> ScenarioResult:
     """Judge the run; a fault timeline that went wrong fails it whatever the numbers say."""
-    result = judge(facts.scenario or _unscripted(), observation(facts))
+    scenario = facts.scenario or _unscripted()
+    result = judge(scenario, observation(facts))
+    _name_thin_phases(result, scenario)
     problems = list(facts.errors)
-    scheduled = len(facts.scenario.faults) if facts.scenario else 0
-    if len(facts.fault_windows) < scheduled:
-        problems.append(f"only {len(facts.fault_windows)} of the scenario's {scheduled} faults were applied before "
-                        "the run ended: lengthen --run-time past the last fault")
+    not_applied = _faults_not_applied(facts)
+    if not_applied:
+        problems.append(not_applied)
     if problems:
         result.checks.append(CheckResult("fault timeline ran as scheduled", False, "no error", "; ".join(problems),
                                          "not held"))
@@ -157,5 +197,5 @@ def write_summary(document: dict[str, Any], path: str | Path) -> None:
 def log_verdict(result: ScenarioResult) -> None:
     logger.info("SLO gate for %s (%s profile): %s", result.name, result.profile, result.verdict.upper())
     for check in result.checks:
-        logger.info("  %s %s: expected %s, observed %s", "PASS" if check.passed else "FAIL", check.name,
-                    check.expected, check.observed)
+        logger.info("  %s %s: expected %s, observed %s", "PASS" if check.passed else check.status.upper(),
+                    check.name, check.expected, check.observed)

@@ -4,48 +4,35 @@ Besides the HTTP calls, every generation is reported to Locust as its own reques
 (``GENERATION``), so its end-to-end time and its failures sit in Locust's statistics beside the
 HTTP calls. Every request carries a W3C ``traceparent``; all requests of one generation share a
 trace id, which the generation's record keeps, so a failing generation can be found in the traces.
+Requests are built and read by the generation protocol `genchaos run` uses too
+(chaos/generation_protocol.py), including the idempotent replay of every 4th generation.
 """
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import time
 
 import gevent
-from locust import constant_throughput, task
+from gevent.pool import Group
+from locust import task
 from locust.contrib.fasthttp import FastHttpUser
 
-from chaos.observations import TERMINAL_STATUSES, RequestRecord
+from chaos import generation_protocol as protocol
+from chaos.observations import RequestRecord
 from chaos.tokens import mint_access_token
 
-GENERATIONS_PATH = "/api/v1/generations"
 GENERATION_REQUEST_TYPE = "GENERATION"
 GENERATION_NAME = "generation"
+POLL_NAME = f"{protocol.GENERATIONS_PATH}/[id]"
+REPLAY_NAME = f"{protocol.GENERATIONS_PATH} (replay)"
 MODEL_ID = "fal-ai/flux/dev"
 MAX_RETRY_AFTER_S = 60.0
 
 
 class GenerationFailed(Exception):
     """How a generation went wrong, as Locust shows it in its failures table."""
-
-
-def new_trace_id() -> str:
-    return secrets.token_hex(16)
-
-
-def traceparent(trace_id: str) -> str:
-    """A sampled W3C trace context for one request (a fresh span) of the given trace."""
-    return f"00-{trace_id}-{secrets.token_hex(8)}-01"
-
-
-def _detail(response) -> str | None:
-    """The error body's ``detail`` (FastAPI's shape), else the start of the body."""
-    try:
-        body = response.json()
-    except (ValueError, TypeError):
-        return (response.text or "")[:200] or None
-    detail = body.get("detail") if isinstance(body, dict) else None
-    return detail if isinstance(detail, str) else str(body)[:200]
 
 
 def _failure_label(response) -> str:
@@ -58,15 +45,34 @@ def _failure_label(response) -> str:
 
 
 class GenerationUser(FastHttpUser):
-    """Weights, think times, pacing and timeouts come from the genchaos options (loadtests/options.py)."""
+    """Weights, think times, pacing and timeouts come from the genchaos options (loadtests/options.py).
+
+    A paced user (an arrival-rate scenario, ``--user-pace``) starts each generation on schedule and
+    runs it alongside the others, as `genchaos run` sends an arrival rate whatever earlier requests
+    are doing: running them one after the other would let slow answers lower the rate, and park the
+    user through every outage that still accepts work, leaving the fault's phase without requests.
+    Without a pace the user waits for each result, as a person would.
+    """
 
     network_timeout = 10.0
     connection_timeout = 5.0
+    concurrency = 64  # a paced user's generations run side by side, each with its own connection
 
     def on_start(self) -> None:
         options = self.environment.parsed_options
         self.token = mint_access_token(options.jwt_secret, options.jwt_issuer)
         self._retry_after_s = 0.0
+        self._sequence = itertools.count()
+        self._generations = Group()
+        if options.user_pace:
+            # start at a random point of the first interval, so users spawned together do not arrive together
+            gevent.sleep(secrets.SystemRandom().random() / options.user_pace)
+        self._due = time.monotonic()  # when the current task was due: paced tasks keep to this schedule
+
+    def on_stop(self) -> None:
+        """Wait for the generations still running (each ends by the generation timeout), so every
+        submitted generation is reported before the user counts as stopped."""
+        self._generations.join()
 
     @classmethod
     def configure(cls, options) -> None:
@@ -75,60 +81,83 @@ class GenerationUser(FastHttpUser):
 
     def wait_time(self) -> float:
         options = self.environment.parsed_options
+        now = time.monotonic()
         if self._retry_after_s:
             delay, self._retry_after_s = self._retry_after_s, 0.0
+            self._due = now + delay
             return delay
         if options.user_pace:
-            return constant_throughput(options.user_pace)(self)
+            self._due += 1 / options.user_pace
+            return max(0.0, self._due - now)
         return options.think_min + (options.think_max - options.think_min) * secrets.SystemRandom().random()
-
-    def _headers(self, trace_id: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}", "traceparent": traceparent(trace_id)}
 
     @task(10)
     def generate(self) -> None:
-        """Submit a generation, follow it to a terminal state, report it as one GENERATION."""
-        record = RequestRecord(t=time.time(), status=None, latency_s=0.0, trace_id=new_trace_id())
+        """One generation: inline, or alongside the user's others when it is paced."""
+        if self.environment.parsed_options.user_pace:
+            self._generations.spawn(self._generation)
+        else:
+            self._generation()
+
+    def _generation(self) -> None:
+        """Submit a generation (every 4th twice, with its Idempotency-Key), follow it to a terminal
+        state, and report it as one GENERATION."""
+        trace_id = protocol.new_trace_id()
+        record = RequestRecord(t=time.time(), status=None, latency_s=0.0, trace_id=trace_id)
+        body = protocol.request_body(MODEL_ID, trace_id)
+        idempotent = protocol.replays(next(self._sequence))
         started = time.perf_counter()
-        with self.client.post(GENERATIONS_PATH, name=GENERATIONS_PATH, catch_response=True,
-                              headers=self._headers(record.trace_id),
-                              json={"model_id": MODEL_ID, "prompt": f"load {record.trace_id[:8]}"}) as response:
+        with self.client.post(protocol.GENERATIONS_PATH, name=protocol.GENERATIONS_PATH, catch_response=True,
+                              headers=protocol.headers(self.token, trace_id, idempotent=idempotent),
+                              json=body) as response:
             record.latency_s = time.perf_counter() - started
-            record.status = response.status_code or None
-            if response.status_code == 202:
-                record.generation_id = response.json().get("id")
-                response.success()
+            if response.status_code:
+                protocol.record_submission(record, response)
             else:
-                record.detail = _detail(response) if response.status_code else str(response.error)
-                record.retry_after = response.headers.get("retry-after") if response.headers else None
-                record.reason_503 = response.headers.get("x-genchaos-503-reason") if response.headers else None
-                response.failure(_failure_label(response))
-        failure = self._follow(record) if record.accepted else GenerationFailed(f"rejected: {_failure_label(response)}")
-        if record.status == 503:
-            self._honour_retry_after(record.retry_after)
+                record.detail = str(response.error)
+            rejection = None if record.accepted else _failure_label(response)
+            if rejection:
+                response.failure(rejection)
+            else:
+                response.success()
+        if rejection:
+            if record.status == 503:
+                self._honour_retry_after(record.retry_after)
+            failure = GenerationFailed(f"rejected: {rejection}")
+        else:
+            if idempotent:
+                record.replay_ok = self._replay(body, trace_id, record.generation_id)
+            failure = self._follow(record)
         self.environment.events.request.fire(
             request_type=GENERATION_REQUEST_TYPE, name=GENERATION_NAME,
             response_time=(time.perf_counter() - started) * 1000, response_length=0,
-            exception=failure, context={"record": record}, url=GENERATIONS_PATH, response=None)
+            exception=failure, context={"record": record}, url=protocol.GENERATIONS_PATH, response=None)
+
+    def _replay(self, body: dict, trace_id: str, generation_id: str) -> bool | None:
+        """Send an accepted POST again with its Idempotency-Key: the same generation must come back."""
+        with self.client.post(protocol.GENERATIONS_PATH, name=REPLAY_NAME, catch_response=True,
+                              headers=protocol.headers(self.token, trace_id, idempotent=True), json=body) as response:
+            verdict = protocol.replay_verdict(response, generation_id)
+            if verdict is False:
+                response.failure("idempotency violated: the replay did not return the same generation")
+            elif verdict is None:
+                response.failure(_failure_label(response))
+        return verdict
 
     def _follow(self, record: RequestRecord) -> GenerationFailed | None:
         """Poll until terminal or the generation timeout; the failure to report, if any."""
         options = self.environment.parsed_options
         deadline = time.monotonic() + options.generation_timeout
         while time.monotonic() < deadline:
-            with self.client.get(f"{GENERATIONS_PATH}/{record.generation_id}", name=f"{GENERATIONS_PATH}/[id]",
-                                 headers=self._headers(record.trace_id), catch_response=True) as response:
+            with self.client.get(protocol.generation_path(record.generation_id), name=POLL_NAME,
+                                 headers=protocol.headers(self.token, record.trace_id),
+                                 catch_response=True) as response:
                 if response.status_code != 200:
                     response.failure(_failure_label(response))
-                else:
-                    body = response.json()
-                    if body.get("status") in TERMINAL_STATUSES:
-                        record.final_status = body["status"]
-                        record.terminal_t = time.time()
-                        record.error = body.get("error")
-                        if record.final_status == "completed":
-                            return None
-                        return GenerationFailed(f"failed: {record.error or 'no error given'}")
+                elif protocol.record_terminal(record, response.json(), time.time()):
+                    if record.final_status == "completed":
+                        return None
+                    return GenerationFailed(f"failed: {record.error or 'no error given'}")
             gevent.sleep(options.poll_interval)
         return GenerationFailed(f"lost: not terminal after {options.generation_timeout:g}s")
 
@@ -139,7 +168,8 @@ class GenerationUser(FastHttpUser):
     @task(1)
     def list_generations(self) -> None:
         """List one's own generations, as the app's history page does."""
-        with self.client.get(GENERATIONS_PATH, name=GENERATIONS_PATH, headers=self._headers(new_trace_id()),
+        with self.client.get(protocol.GENERATIONS_PATH, name=protocol.GENERATIONS_PATH,
+                             headers=protocol.headers(self.token, protocol.new_trace_id()),
                              catch_response=True) as response:
             if response.status_code != 200:
                 response.failure(_failure_label(response))

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from chaos.commands.signals import exit_cleanly_on_sigterm
 from chaos.processes import ChildProcess, StackError, free_port
@@ -211,8 +212,8 @@ def _report(out: Path, returncode: int | None, console: Console) -> int:
                   f"{summary['profile']} profile)")
     for check in summary["checks"]:
         if not check["passed"]:
-            console.print(f"  [red]failed[/red] {check['name']}: expected {check['expected']}, "
-                          f"observed {check['observed']}")
+            console.print(f"  [red]{check['status']}[/red] "
+                          + escape(f"{check['name']}: expected {check['expected']}, observed {check['observed']}"))
     for warning in summary["load_generator"]["warnings"]:
         console.print(f"  [yellow]load generator CPU-bound:[/yellow] {warning}")
     console.print(f"reports: {summary_path}, {out / 'report.html'}, {out}/locust_*.csv")

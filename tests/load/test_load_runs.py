@@ -30,10 +30,11 @@ from tests.load.helpers import (
 
 pytestmark = [pytest.mark.load, pytest.mark.slow]
 
-# generous: the machine may be busy with other work
+# generous (the machine may be busy with other work), and decidable on the ~20 requests of a short run:
+# rates are judged on their 95% Wilson interval, and 20 of 20 only shows a rate above 0.84
 STEADY_CHECKS = [
-    {"metric": "success_rate", "min": 0.9},
-    {"metric": "rate_503", "max": 0.05},
+    {"metric": "success_rate", "min": 0.75},
+    {"metric": "rate_503", "max": 0.25},
     {"metric": "lost_generations", "max": 0},
     {"metric": "latency_p95_s", "max": 10},
 ]
@@ -56,6 +57,10 @@ def test_short_headless_run_passes_its_gate_and_writes_reports(stack_file: Path,
     assert int(rows[("GENERATION", "generation")]["Request Count"]) == summary["metrics"]["requests"]
     assert int(rows[("POST", "/api/v1/generations")]["Request Count"]) == summary["metrics"]["requests"]
     assert ("GET", "/api/v1/generations/[id]") in rows
+    # every 4th generation of a user is sent again with its Idempotency-Key, and the same one came back
+    replays = rows[("POST", "/api/v1/generations (replay)")]
+    assert 1 <= int(replays["Request Count"]) <= summary["metrics"]["requests"] // 4
+    assert int(replays["Failure Count"]) == 0 and summary["metrics"]["idempotency_violations"] == 0
     assert (result.out / "report.html").read_text().lstrip().lower().startswith("<!doctype html")
     assert "SLO gate: PASS" in result.output
 
@@ -93,6 +98,52 @@ def test_fal_outage_shows_breaker_503s_during_the_window_and_recovery_after(stac
     while not any(trace in Path(stack.info.traces_file).read_text() for trace in failing):
         assert time.monotonic() < deadline, "no failing trace id found in the service's traces"
         time.sleep(0.5)
+
+
+def test_few_paced_users_keep_the_arrival_rate_while_generations_are_slow(stack_file: Path, tmp_path: Path):
+    """One user carries a 4/s arrival rate through a fault that makes every generation take seconds: it
+    must not wait for each result (it would send one request in the whole fault) but keep submitting,
+    as `genchaos run` does, so the fault's phase gets its share of requests."""
+    scenario = write_scenario(
+        tmp_path, "slow_fal_one_user", load={"rate_per_s": 4, "duration_s": 8, "drain_s": 10},
+        faults=[{"at": 2, "for": 4, "fal": {"processing_time_s": 2.0}}],
+        checks=[{"metric": "requests", "phase": "during", "min": 12},
+                {"metric": "lost_generations", "max": 0}])
+    result = run_load(stack_file, tmp_path / "out", "--scenario-file", str(scenario), "--users", "1",
+                      "--spawn-rate", "1")
+
+    assert result.returncode == 0, result.output[-3000:]
+    metrics = result.summary["metrics"]
+    assert metrics["phases"]["during"]["requests"] >= 12
+    assert 26 <= metrics["requests"] <= 38  # 4/s for 8 s
+    assert metrics["phases"]["during"]["latency_p50_s"] >= 2.0  # the generations really were slow
+
+
+def test_a_run_time_ending_early_fails_the_gate_naming_the_fault_and_the_empty_phase(stack: EmbeddedStack,
+                                                                                    stack_file: Path,
+                                                                                    tmp_path: Path):
+    scenario = write_scenario(
+        tmp_path, "cut_short", load={"rate_per_s": 4, "duration_s": 12, "drain_s": 8},
+        faults=[{"at": 2, "for": 2, "fal": {"processing_time_s": 1.0}}, {"at": 6, "for": 2, "down": "fal"}],
+        checks=[{"metric": "success_rate", "phase": "after", "settle_s": 2, "min": 0.7},
+                {"metric": "lost_generations", "max": 0}])
+    result = run_load(stack_file, tmp_path / "out", "--scenario-file", str(scenario), "--run-time", "5")
+
+    assert result.returncode == 1, result.output[-3000:]
+    checks = {check["name"]: check for check in result.summary["checks"]}
+    timeline = checks["fault timeline ran as scheduled"]
+    assert timeline["status"] == "not held"
+    assert ("1 of the scenario's 2 faults never ran (fal proxy down at 6s): the load ended at 5s; "
+            "lengthen --run-time past 8s") in timeline["observed"]
+    after = checks["success_rate[after]"]
+    assert after["status"] == "inconclusive" and after["n"] == 0
+    assert after["observed"].startswith("only 0 requests were sent in phase 'after', 5 needed")
+    [window] = result.summary["faults"]
+    assert window["description"].startswith("FAL processing_time_s")
+    output = " ".join(result.output.split())
+    assert "inconclusive success_rate[after]: expected >= 0.7, observed only 0 requests" in output
+    assert "faults never ran (fal proxy down at 6s)" in output
+    assert_no_faults_left(stack)
 
 
 def test_run_whose_gate_must_fail_exits_non_zero(stack_file: Path, tmp_path: Path):
