@@ -20,11 +20,11 @@ name: my_storage_brownout
 description: Storage uploads crawl for three seconds; nothing accepted may be lost.
 profiles: [hardened]
 timing: fast
-load: {rate_per_s: 2, duration_s: 7, drain_s: 15}
+load: {rate_per_s: 5, duration_s: 9, drain_s: 15}
 faults:
-  - {at: 2, for: 3, toxic: {proxy: storage, type: latency, stream: upstream, attributes: {latency: 300}}}
+  - {at: 3.5, for: 3, toxic: {proxy: storage, type: latency, stream: upstream, attributes: {latency: 300}}}
 checks:
-  - {metric: success_rate, phase: before, min: 0.9}
+  - {metric: success_rate, phase: before, min: 0.7}
   - {metric: lost_generations, max: 0}
   - {metric: auth_failures, max: 0}
 """
