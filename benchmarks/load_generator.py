@@ -38,8 +38,8 @@ else:
 
     import psutil
 
-    from chaos.processes import free_port
-    from chaos.stack import EmbeddedStack, StackInfo
+    from chaos.stack.embedded import EmbeddedStack, StackInfo
+    from chaos.stack.processes import free_port
 
     PUBLISHED_REQ_PER_S = 16_000  # Locust docs: FastHttpUser, one process, best case
     THIS_FILE = Path(__file__).resolve()

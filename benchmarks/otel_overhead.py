@@ -29,9 +29,9 @@ import httpx
 import psutil
 import uvloop
 
-from chaos.processes import StackError
-from chaos.stack import EmbeddedStack, StackInfo
-from chaos.tokens import mint_access_token
+from chaos.stack.embedded import EmbeddedStack, StackInfo
+from chaos.stack.processes import StackError
+from chaos.stack.tokens import mint_access_token
 
 TARGET_MAX_LOSS = 0.10
 WARMUP_S = 1.0

@@ -1,7 +1,7 @@
 """The scenario's fault timeline under load, run by the master (or the single local runner) only.
 
 Each fault is applied at its time and ended after its duration, one greenlet per fault, through
-the same FaultSession the chaos runner holds its faults with (chaos/timeline.py).
+the same FaultSession the chaos runner holds its faults with (chaos/run/timeline.py).
 ``roll_back`` ends every fault at once (Toxiproxy reset, FAL behaviour as it was before the
 test); the coordinator calls it when the test stops, when Locust quits (Ctrl-C, SIGTERM) and at
 interpreter exit, and it is safe to call more than once.
@@ -15,11 +15,11 @@ import time
 import gevent
 from gevent.pool import Group
 
-from chaos.faults import FalEmulatorControl, FaultController, FaultError
-from chaos.observations import FaultWindow
+from chaos.run.observations import FaultWindow
+from chaos.run.timeline import FaultSession
 from chaos.scenarios.model import Fault, Scenario
-from chaos.stack import StackInfo
-from chaos.timeline import FaultSession
+from chaos.stack.embedded import StackInfo
+from chaos.stack.faults import FalEmulatorControl, FaultController, FaultError
 
 logger = logging.getLogger(__name__)
 

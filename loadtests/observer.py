@@ -16,10 +16,10 @@ from typing import Any
 import gevent
 import httpx
 
-from chaos.faults import FalEmulatorControl, FaultError
-from chaos.observations import BreakerSample
-from chaos.sampler import BreakerSampler, scrape_counters
-from chaos.stack import StackInfo
+from chaos.run.observations import BreakerSample
+from chaos.run.sampler import BreakerSampler, scrape_counters
+from chaos.stack.embedded import StackInfo
+from chaos.stack.faults import FalEmulatorControl, FaultError
 
 logger = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 10.0

@@ -12,10 +12,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from chaos.processes import StackError
 from chaos.scenarios.catalogue import ScenarioError, load_catalogue, load_scenario, select
 from chaos.scenarios.model import Scenario
-from chaos.stack import StackInfo
+from chaos.stack.embedded import StackInfo
+from chaos.stack.processes import StackError
 
 DEFAULT_THINK_S = (0.5, 1.5)
 DEFAULT_GENERATION_TIMEOUT_S = 30.0

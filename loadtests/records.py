@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from chaos.observations import RequestRecord
+from chaos.run.observations import RequestRecord
 from loadtests.users import GENERATION_REQUEST_TYPE
 
 REPORT_KEY = "genchaos"

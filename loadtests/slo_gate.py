@@ -21,7 +21,7 @@ from locust.runners import CPU_WARNING_THRESHOLD, MasterRunner
 from chaos.judge.registry import RATE_METRICS
 from chaos.judge.stats import Status
 from chaos.judge.verdicts import CheckResult, ScenarioResult, judge
-from chaos.observations import FaultWindow, Observation, RequestRecord
+from chaos.run.observations import FaultWindow, Observation, RequestRecord
 from chaos.scenarios.model import Check, Scenario
 from loadtests.users import GENERATION_REQUEST_TYPE
 

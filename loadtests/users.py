@@ -5,7 +5,7 @@ Besides the HTTP calls, every generation is reported to Locust as its own reques
 HTTP calls. Every request carries a W3C ``traceparent``; all requests of one generation share a
 trace id, which the generation's record keeps, so a failing generation can be found in the traces.
 Requests are built and read by the generation protocol `genchaos run` uses too
-(chaos/generation_protocol.py), including the idempotent replay of every 4th generation.
+(chaos/run/protocol.py), including the idempotent replay of every 4th generation.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from gevent.pool import Group
 from locust import task
 from locust.contrib.fasthttp import FastHttpUser
 
-from chaos import generation_protocol as protocol
-from chaos.observations import RequestRecord
-from chaos.tokens import mint_access_token
+from chaos.run import protocol
+from chaos.run.observations import RequestRecord
+from chaos.stack.tokens import mint_access_token
 
 GENERATION_REQUEST_TYPE = "GENERATION"
 GENERATION_NAME = "generation"

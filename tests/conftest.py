@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from chaos.postgres import PostgresServer
-from chaos.stack import EmbeddedStack
+from chaos.stack.embedded import EmbeddedStack
+from chaos.stack.postgres import PostgresServer
 
 
 @pytest.fixture(scope="session")

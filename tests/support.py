@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chaos.stack import StackInfo
-from chaos.tokens import mint_access_token
+from chaos.stack.embedded import StackInfo
+from chaos.stack.tokens import mint_access_token
 
 
 def require_tool(name: str) -> str:

@@ -21,10 +21,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from chaos.commands.signals import exit_cleanly_on_sigterm
-from chaos.processes import ChildProcess, StackError, free_port
 from chaos.scenarios.catalogue import ScenarioError, load_catalogue, load_scenario, select
 from chaos.scenarios.model import Scenario
-from chaos.stack import EmbeddedStack, StackInfo
+from chaos.stack.embedded import EmbeddedStack, StackInfo
+from chaos.stack.processes import ChildProcess, StackError, free_port
 
 EXIT_PASS, EXIT_FAIL, EXIT_SETUP = 0, 1, 2
 WORKERS_MAX_WAIT_S = 60

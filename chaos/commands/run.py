@@ -15,15 +15,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from chaos.commands.signals import exit_cleanly_on_sigterm
-from chaos.faults import FaultController, FaultError
 from chaos.judge.claims import ClaimResult, audit
 from chaos.judge.verdicts import ScenarioResult
-from chaos.processes import StackError
 from chaos.report import write_reports
-from chaos.runner import EmbeddedTarget, RunningTarget, StackTarget, run_suite
+from chaos.run.runner import EmbeddedTarget, RunningTarget, StackTarget
 from chaos.scenarios.catalogue import ScenarioError, load_catalogue, load_scenario, select, suite
 from chaos.scenarios.model import Scenario
-from chaos.stack import PROFILES, EmbeddedStack, StackInfo
+from chaos.stack.embedded import PROFILES, EmbeddedStack, StackInfo
+from chaos.stack.faults import FaultController, FaultError
+from chaos.stack.processes import StackError
+from chaos.suite import run_suite
 
 DEFAULT_SUITE = "ci"
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130

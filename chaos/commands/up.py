@@ -10,8 +10,8 @@ from pathlib import Path
 from rich.console import Console
 
 from chaos.commands.signals import exit_cleanly_on_sigterm
-from chaos.processes import StackError
-from chaos.stack import PROFILES, TIMINGS, EmbeddedStack
+from chaos.stack.embedded import PROFILES, TIMINGS, EmbeddedStack
+from chaos.stack.processes import StackError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

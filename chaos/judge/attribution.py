@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chaos.observations import Observation, RequestRecord
+from chaos.run.observations import Observation, RequestRecord
 
 # The report's exact 503 sentences by X-Genchaos-503-Reason (docs/architecture.md).
 HIGH_LOAD = "AI generation service is experiencing high load. Please try again in a few minutes."
@@ -22,7 +22,6 @@ SENTENCES_503 = {
     "storage_unavailable": "File storage service temporarily unavailable. Please try again later.",
     "fal_unavailable": "AI generation service temporarily unavailable. Please try again later.",
 }
-GENERIC_REASONS = ("breaker_open", "overloaded")
 
 
 def dependency_reason(dependency: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from chaos.judge.measures import phase_records, rate_counts, request_metrics, windows_of
 from chaos.judge.registry import RATE_METRICS, RUN_METRICS
 from chaos.judge.stats import RateVerdict, Status, judge_rate, worst
-from chaos.observations import Observation, RequestRecord
+from chaos.run.observations import Observation, RequestRecord
 from chaos.scenarios.model import Check
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from chaos.judge import fal_log
 from chaos.judge.measures import counted, percentile
-from chaos.observations import FaultWindow, Observation, RequestRecord
+from chaos.run.observations import FaultWindow, Observation, RequestRecord
 
 LATENCY_SHARE = 0.5  # a latency fault must show at least half its delay in the median generation
 MIN_SHIFT_S = 0.1  # a bandwidth fault that fires no timeout must still slow generations this much

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from chaos.observations import BreakerSample, Observation
+from chaos.run.observations import BreakerSample, Observation
 
 BREAKER = "fal"
 PROBE_SLACK_S = 1.0  # after the window: the next POST must arrive, be admitted and reach the worker

@@ -12,7 +12,7 @@ from typing import Any
 
 from chaos.judge import fal_log
 from chaos.judge.attribution import SENTENCES_503, misattributed_503
-from chaos.observations import Observation, RequestRecord
+from chaos.run.observations import Observation, RequestRecord
 
 EXEMPLAR_CANDIDATES = 8  # per kind and scenario: enough to find one whose spans reached the traces file
 

@@ -90,3 +90,6 @@ RATE_METRICS = frozenset(name for name, m in METRICS.items() if m.kind == "rate"
 # The report's claims a scenario can be evidence for (beyond those every scenario informs);
 # ``chaos.judge.claims`` judges each.
 CLAIM_KEYS = ("breaker_opens", "breaker_half_opens", "recovery_30s", "retries", "attempt_timeout")
+
+# 503 reasons that name no dependency; a scenario may allow them (``allowed_503_reasons``).
+GENERIC_REASONS = ("breaker_open", "overloaded")

@@ -16,7 +16,7 @@ from chaos.judge.effects import fault_effects
 from chaos.judge.measures import generation_errors, phase_records, reasons_503, request_metrics, run_metrics, timeline
 from chaos.judge.registry import RUN_METRICS
 from chaos.judge.stats import Status
-from chaos.observations import Observation
+from chaos.run.observations import Observation
 from chaos.scenarios.model import Scenario
 
 # The keys of report.json's per-scenario `metrics` (DESIGN.md), followed by extras.

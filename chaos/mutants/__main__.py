@@ -21,8 +21,8 @@ from chaos.commands.signals import exit_cleanly_on_sigterm
 from chaos.mutants.catalogue import DEFECTS, Defect
 from chaos.mutants.matrix import PROFILE, MatrixError, Outcome, ci_scenarios, run_copy, union
 from chaos.mutants.planting import PatchError, check_applies
-from chaos.processes import StackError
 from chaos.scenarios.catalogue import ScenarioError
+from chaos.stack.processes import StackError
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

@@ -13,10 +13,11 @@ from typing import Any
 
 from chaos.mutants.catalogue import Defect
 from chaos.mutants.planting import plant
-from chaos.runner import EmbeddedTarget, run_suite
+from chaos.run.runner import EmbeddedTarget
 from chaos.scenarios.catalogue import load_catalogue, suite
 from chaos.scenarios.model import Scenario
-from chaos.stack import EmbeddedStack
+from chaos.stack.embedded import EmbeddedStack
+from chaos.suite import run_suite
 
 PROFILE = "hardened"  # the profile `make run` gates on
 SUITE = "ci"

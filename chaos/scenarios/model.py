@@ -12,10 +12,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chaos.faults import PROXY_NAMES
-from chaos.judge.attribution import GENERIC_REASONS
-from chaos.judge.registry import CLAIM_KEYS, METRICS, RUN_METRICS
-from chaos.stack import PROFILES, TIMINGS
+from chaos.judge.registry import CLAIM_KEYS, GENERIC_REASONS, METRICS, RUN_METRICS
+from chaos.stack.embedded import PROFILES, TIMINGS
+from chaos.stack.faults import PROXY_NAMES
 from chaos.toxiproxy.toxics import TOXIC_TYPES
 
 # Each name set is owned elsewhere: profiles and timings by the stack (tied to the service's own

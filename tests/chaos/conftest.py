@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from chaos.runner import EmbeddedTarget
-from chaos.stack import EmbeddedStack
+from chaos.run.runner import EmbeddedTarget
+from chaos.stack.embedded import EmbeddedStack
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,8 @@ import pytest
 
 from chaos.judge.claims import audit
 from chaos.judge.verdicts import ScenarioResult
-from chaos.runner import run_suite
 from chaos.scenarios.catalogue import load_catalogue, suite
+from chaos.suite import run_suite
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(180)]
 

@@ -11,7 +11,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from chaos.runner import EmbeddedTarget
+from chaos.run.runner import EmbeddedTarget
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(180)]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from chaos.processes import ChildProcess, free_port, http_ok, wait_until
+from chaos.stack.processes import ChildProcess, free_port, http_ok, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = REPO / "dashboards"

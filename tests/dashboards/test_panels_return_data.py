@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from chaos.faults import FalEmulatorControl, FaultController
+from chaos.stack.faults import FalEmulatorControl, FaultController
 from tests.dashboards.promtools import (
     GRAFANA_VARIABLES,
     RULES_DIR,

@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from chaos.processes import ChildProcess, free_port, http_ok, wait_until
-from chaos.tls import TlsFiles, make_test_ca
+from chaos.stack.processes import ChildProcess, free_port, http_ok, wait_until
+from chaos.stack.tls import TlsFiles, make_test_ca
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 15

@@ -6,7 +6,7 @@ import uuid
 
 import httpx
 
-from chaos.stack import EmbeddedStack
+from chaos.stack.embedded import EmbeddedStack
 from tests.support import auth_headers, submit, wait_terminal
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 
-from chaos.stack import StackInfo
+from chaos.stack.embedded import StackInfo
 from tests.support import auth_headers, submit, wait_terminal
 
 

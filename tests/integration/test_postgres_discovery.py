@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from chaos.postgres import BINDIR_ENV, BUNDLED_SOURCE, DISTRIBUTION_DIRS_ENV, SERVER_TOOLS, bundled_candidates
+from chaos.stack.postgres import BINDIR_ENV, BUNDLED_SOURCE, DISTRIBUTION_DIRS_ENV, SERVER_TOOLS, bundled_candidates
 
 REPO = Path(__file__).resolve().parents[2]
 
 STACK_SCRIPT = """
 import asyncio, json
 import asyncpg
-from chaos import postgres
-from chaos.stack import EmbeddedStack
+from chaos.stack import postgres
+from chaos.stack.embedded import EmbeddedStack
 from tests.support import auth_headers, submit, wait_terminal
 
 async def server_version(dsn):
@@ -49,7 +49,7 @@ print(json.dumps(report))
 SERVER_SCRIPT = """
 import asyncio, json
 import asyncpg
-from chaos.postgres import PostgresServer
+from chaos.stack.postgres import PostgresServer
 
 async def server_version(dsn):
     conn = await asyncpg.connect(dsn)

@@ -7,8 +7,8 @@ import time
 import httpx
 import pytest
 
-from chaos.faults import FaultController
-from chaos.stack import EmbeddedStack
+from chaos.stack.embedded import EmbeddedStack
+from chaos.stack.faults import FaultController
 from tests.support import auth_headers, submit
 
 MESSAGES = {

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from chaos.faults import FalEmulatorControl
-from chaos.stack import EmbeddedStack
+from chaos.stack.embedded import EmbeddedStack
+from chaos.stack.faults import FalEmulatorControl
 from tests.support import auth_headers, submit, wait_terminal
 
 

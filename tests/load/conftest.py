@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from chaos.faults import FaultController
-from chaos.stack import EmbeddedStack
+from chaos.stack.embedded import EmbeddedStack
+from chaos.stack.faults import FaultController
 from tests.load.helpers import wait_for_calm
 
 

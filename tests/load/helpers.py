@@ -16,8 +16,8 @@ import httpx
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from chaos.faults import PROXY_NAMES, FaultController
-from chaos.stack import EmbeddedStack
+from chaos.stack.embedded import EmbeddedStack
+from chaos.stack.faults import PROXY_NAMES, FaultController
 
 REPO = Path(__file__).resolve().parents[2]
 LOCUSTFILE = REPO / "loadtests" / "locustfile.py"

@@ -1,4 +1,4 @@
-"""The generation protocol both engines speak (chaos/generation_protocol.py): what is sent, and how
+"""The generation protocol both engines speak (chaos/run/protocol.py): what is sent, and how
 answers become a RequestRecord. No stack needed."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from chaos import generation_protocol as protocol
-from chaos.observations import RequestRecord
+from chaos.run import protocol
+from chaos.run.observations import RequestRecord
 
 pytestmark = pytest.mark.load
 

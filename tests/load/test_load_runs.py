@@ -15,9 +15,9 @@ import httpx
 import psutil
 import pytest
 
-from chaos.faults import FalEmulatorControl, FaultController
-from chaos.processes import free_port
-from chaos.stack import EmbeddedStack
+from chaos.stack.embedded import EmbeddedStack
+from chaos.stack.faults import FalEmulatorControl, FaultController
+from chaos.stack.processes import free_port
 from tests.load.helpers import (
     LOCUSTFILE,
     assert_no_faults_left,

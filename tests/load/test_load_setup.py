@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from chaos.cli import main
-from chaos.stack import StackInfo
+from chaos.stack.embedded import StackInfo
 from loadtests.options import LoadSetupError, resolve
 from tests.load.helpers import LOCUSTFILE, write_scenario
 

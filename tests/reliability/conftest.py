@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from chaos.faults import EmulatorControl, FalEmulatorControl, FaultController
-from chaos.stack import EmbeddedStack
+from chaos.stack.embedded import EmbeddedStack
+from chaos.stack.faults import EmulatorControl, FalEmulatorControl, FaultController
 from tests.reliability.observe import query_database, wait_for
 
 

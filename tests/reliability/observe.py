@@ -10,8 +10,8 @@ import time
 import asyncpg
 import httpx
 
-from chaos.faults import FalEmulatorControl
-from chaos.stack import StackInfo
+from chaos.stack.embedded import StackInfo
+from chaos.stack.faults import FalEmulatorControl
 
 STORAGE_BUCKET = "generations"
 

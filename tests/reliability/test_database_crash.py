@@ -12,7 +12,7 @@ import httpx
 import psutil
 import pytest
 
-from chaos.stack import EmbeddedStack
+from chaos.stack.embedded import EmbeddedStack
 from tests.reliability.observe import wait_for
 from tests.support import auth_headers, wait_terminal
 

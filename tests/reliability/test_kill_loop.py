@@ -17,8 +17,8 @@ import uuid
 
 import pytest
 
-from chaos.faults import EmulatorControl, FalEmulatorControl, FaultController
-from chaos.stack import EmbeddedStack
+from chaos.stack.embedded import EmbeddedStack
+from chaos.stack.faults import EmulatorControl, FalEmulatorControl, FaultController
 from tests.reliability.observe import fal_submissions, list_generations, stored_objects
 from tests.support import auth_headers, submit, wait_terminal
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chaos.faults import FalEmulatorControl, FaultController
-from chaos.stack import EmbeddedStack
+from chaos.stack.embedded import EmbeddedStack
+from chaos.stack.faults import FalEmulatorControl, FaultController
 from tests.reliability.observe import wait_for
 
 SCENARIO = """

@@ -11,8 +11,8 @@ import httpx
 import psutil
 import pytest
 
-from chaos.faults import FalEmulatorControl, FaultController
-from chaos.stack import EmbeddedStack
+from chaos.stack.embedded import EmbeddedStack
+from chaos.stack.faults import FalEmulatorControl, FaultController
 from tests.reliability.observe import fal_submissions, query_database, wait_for
 from tests.support import auth_headers, submit, wait_terminal
 

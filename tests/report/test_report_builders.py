@@ -10,12 +10,12 @@ import pytest
 
 from chaos.judge.measures import breaker_states, exemplar_candidates, timeline
 from chaos.judge.verdicts import ScenarioResult
-from chaos.observations import BreakerSample, Observation, RequestRecord
 from chaos.report import write_reports
 from chaos.report.charts import COLOURS, LEFT, RIGHT, WIDTH, breaker_chart, rate_chart, scenario_charts, time_axis
 from chaos.report.exemplars import TraceIndex, scenario_exemplars, waterfall
 from chaos.report.html import claims_table
 from chaos.report.waterfall import waterfall_svg
+from chaos.run.observations import BreakerSample, Observation, RequestRecord
 
 SVG = "{http://www.w3.org/2000/svg}"
 PLOT_WIDTH = WIDTH - LEFT - RIGHT

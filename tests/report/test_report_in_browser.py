@@ -14,9 +14,10 @@ from chaos.judge.claims import audit
 from chaos.report import write_reports
 from chaos.report.charts import COLOURS
 from chaos.report.waterfall import BAR_COLOURS, EVENT_COLOURS
-from chaos.runner import EmbeddedTarget, run_suite
+from chaos.run.runner import EmbeddedTarget
 from chaos.scenarios.model import Scenario
-from chaos.stack import EmbeddedStack
+from chaos.stack.embedded import EmbeddedStack
+from chaos.suite import run_suite
 from tests.report.chromium import Chromium
 from tests.report.png import count_colour, decode
 from tests.support import require_tool

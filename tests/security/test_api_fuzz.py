@@ -15,8 +15,8 @@ from xml.etree import ElementTree
 import httpx
 import pytest
 
-from chaos.stack import EmbeddedStack
-from chaos.tokens import mint_access_token
+from chaos.stack.embedded import EmbeddedStack
+from chaos.stack.tokens import mint_access_token
 
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 

@@ -14,8 +14,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from chaos.stack import EmbeddedStack, StackInfo
-from chaos.tokens import mint_access_token
+from chaos.stack.embedded import EmbeddedStack, StackInfo
+from chaos.stack.tokens import mint_access_token
 
 # HS512 with the project secret is one of the attacks; PyJWT warns that the key is short for it.
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")

@@ -24,7 +24,7 @@ from xml.etree import ElementTree
 import httpx
 import pytest
 
-from chaos.processes import ChildProcess, free_port, http_ok, wait_until
+from chaos.stack.processes import ChildProcess, free_port, http_ok, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "docs" / "toxiproxy-openapi.yaml"

@@ -17,9 +17,9 @@ import uvicorn
 
 from chaos.emulators.fal.app import create_app as create_fal_app
 from chaos.emulators.storage import create_app as create_storage_app
-from chaos.processes import free_port
-from chaos.tls import make_test_ca
-from chaos.tokens import mint_access_token
+from chaos.stack.processes import free_port
+from chaos.stack.tls import make_test_ca
+from chaos.stack.tokens import mint_access_token
 from service.app import create_app
 from service.settings import Settings
 

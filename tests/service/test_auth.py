@@ -15,7 +15,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from chaos.tokens import mint_access_token
+from chaos.stack.tokens import mint_access_token
 from tests.service.conftest import JWT_ISSUER, JWT_SECRET
 
 USER = str(uuid.uuid4())

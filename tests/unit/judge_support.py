@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from chaos.judge.attribution import SENTENCES_503
-from chaos.observations import BreakerSample, FaultWindow, Observation, RequestRecord
+from chaos.run.observations import BreakerSample, FaultWindow, Observation, RequestRecord
 
 FAL_APP = "/fal-ai/flux/dev"
 

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import certifi
 import pytest
 
-from chaos.images import result_paths, verify_images
+from chaos.run.images import result_paths, verify_images
 from tests.unit.judge_support import FAL_APP, completed, failed, result, submit
 
 FAL_KEY = "key-id:key-secret"

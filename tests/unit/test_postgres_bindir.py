@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from chaos import postgres
-from chaos.postgres import (
+from chaos.stack import postgres
+from chaos.stack.postgres import (
     BINDIR_ENV,
     BUNDLED_SOURCE,
     DISTRIBUTION_DIRS_ENV,

@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ET
 
 from chaos.judge.claims import audit
 from chaos.judge.verdicts import judge
-from chaos.observations import BreakerSample, FaultWindow, Observation, RequestRecord
 from chaos.report import write_reports
+from chaos.run.observations import BreakerSample, FaultWindow, Observation, RequestRecord
 from chaos.scenarios.model import Scenario
 
 SCENARIO = Scenario.model_validate({

@@ -9,7 +9,7 @@ from chaos.judge.attribution import SENTENCES_503
 from chaos.judge.claims import audit
 from chaos.judge.measures import percentile
 from chaos.judge.verdicts import judge, overall_verdict
-from chaos.observations import BreakerSample, FaultWindow, Observation, RequestRecord
+from chaos.run.observations import BreakerSample, FaultWindow, Observation, RequestRecord
 from chaos.scenarios.model import Scenario
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from chaos.observations import BreakerSample
+from chaos.run.observations import BreakerSample
 
 SAMPLE_INTERVAL_S = 0.1
 READ_TIMEOUT_S = 2.0

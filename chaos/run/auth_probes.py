@@ -7,8 +7,8 @@ import time
 
 import httpx
 
-from chaos.generation_protocol import GENERATIONS_PATH
-from chaos.tokens import mint_access_token
+from chaos.run.protocol import GENERATIONS_PATH
+from chaos.stack.tokens import mint_access_token
 
 EXPIRED_FOR_S = 600  # well past any clock-skew leeway
 

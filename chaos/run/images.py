@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from chaos.observations import RequestRecord
+from chaos.run.observations import RequestRecord
 
 CONCURRENCY = 8
 TIMEOUT_S = 10.0

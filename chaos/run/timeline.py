@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
-from chaos.faults import FAULT_ACTIVE, FalEmulatorControl, FaultController
-from chaos.observations import FaultWindow
+from chaos.run.observations import FaultWindow
 from chaos.scenarios.model import Fault
+from chaos.stack.faults import FAULT_ACTIVE, FalEmulatorControl, FaultController
 
 
 class FaultSession:

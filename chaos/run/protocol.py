@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from typing import Any, Protocol
 
-from chaos.observations import TERMINAL_STATUSES, RequestRecord
+from chaos.run.observations import TERMINAL_STATUSES, RequestRecord
 
 GENERATIONS_PATH = "/api/v1/generations"
 REPLAY_EVERY = 4  # every 4th generation carries an Idempotency-Key and, once accepted, is sent again

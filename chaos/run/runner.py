@@ -11,24 +11,23 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
 
-from chaos.auth_probes import accepted_forgeries
-from chaos.faults import EmulatorControl, FalEmulatorControl, FaultController
-from chaos.images import verify_images
-from chaos.judge.verdicts import ScenarioResult, broken_run, judge
-from chaos.observations import Observation
-from chaos.processes import StackError
-from chaos.sampler import BreakerSampler, scrape_counters
+from chaos.run.auth_probes import accepted_forgeries
+from chaos.run.images import verify_images
+from chaos.run.observations import Observation
+from chaos.run.sampler import BreakerSampler, scrape_counters
+from chaos.run.timeline import FaultSession
+from chaos.run.traffic import TrafficDriver
 from chaos.scenarios.model import Fault, Scenario
-from chaos.stack import EmbeddedStack, StackInfo
-from chaos.timeline import FaultSession
-from chaos.tokens import mint_access_token
-from chaos.traffic import TrafficDriver
+from chaos.stack.embedded import EmbeddedStack, StackInfo
+from chaos.stack.faults import EmulatorControl, FalEmulatorControl, FaultController
+from chaos.stack.processes import StackError
+from chaos.stack.tokens import mint_access_token
 
 SETTLE_TIMEOUT_S = 40.0
 
@@ -187,29 +186,3 @@ def run_interruptibly(scenario_run: Coroutine[Any, Any, Observation]) -> Observa
                 loop.remove_signal_handler(signum)
 
     return asyncio.run(main())
-
-
-ProgressCallback = Callable[[str, Scenario, str, ScenarioResult | None], None]
-
-
-def run_suite(target: StackTarget, scenarios: list[Scenario], profiles: list[str],
-              on_progress: ProgressCallback | None = None) -> list[ScenarioResult]:
-    """Every scenario on every requested profile it supports, profile by profile."""
-    results = []
-    for profile in profiles:
-        for scenario in scenarios:
-            if profile not in scenario.profiles:
-                continue
-            if on_progress:
-                on_progress("start", scenario, profile, None)
-            began = time.monotonic()
-            try:
-                info = target.prepare(profile, scenario.timing, scenario.service_env)
-                result = judge(scenario, run_interruptibly(run_scenario(scenario, info, profile)))
-            except (StackError, OSError, httpx.HTTPError, RuntimeError) as exc:
-                result = broken_run(scenario, profile, f"{type(exc).__name__}: {exc}")
-            result.duration_s = time.monotonic() - began
-            results.append(result)
-            if on_progress:
-                on_progress("done", scenario, profile, result)
-    return results

@@ -1,6 +1,6 @@
 """The traffic driver: generation requests at an arrival rate or from concurrent clients, each with
 a W3C ``traceparent``, every accepted generation followed to a terminal state or the deadline. What
-is sent and how answers are recorded is the generation protocol (chaos/generation_protocol.py),
+is sent and how answers are recorded is the generation protocol (chaos/run/protocol.py),
 shared with the Locust users.
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import httpx
 
-from chaos import generation_protocol as protocol
-from chaos.observations import RequestRecord
+from chaos.run import protocol
+from chaos.run.observations import RequestRecord
 from chaos.scenarios.model import Load
 
 POLL_INTERVAL_S = 0.3

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import jwt
 
-from chaos.faults import FaultController
-from chaos.postgres import PostgresServer
-from chaos.processes import ChildProcess, StackError, free_port, http_ok, wait_until
-from chaos.tls import make_test_ca
+from chaos.stack.faults import FaultController
+from chaos.stack.postgres import PostgresServer
+from chaos.stack.processes import ChildProcess, StackError, free_port, http_ok, wait_until
+from chaos.stack.tls import make_test_ca
 
 PROFILES = ("report", "hardened")
 TIMINGS = ("report", "fast")

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import asyncpg
 
-from chaos.processes import StackError, free_port
+from chaos.stack.processes import StackError, free_port
 
 # No fsync: the data is thrown away and the machine does not crash under it. synchronous_commit stays
 # on, so a commit is in the kernel before the client hears of it and survives `kill()` (an immediate

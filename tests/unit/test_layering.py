@@ -1,0 +1,65 @@
+"""The harness's folders read as its data path, stack -> scenarios -> run -> judge -> report, and each
+imports only what comes before it; the emulators and the Toxiproxy-compatible server stand alone
+(they run as their own processes). A violation names the importing module and what it imported."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import chaos
+
+ROOT = Path(chaos.__file__).parent
+PIPELINE = ["stack", "scenarios", "run", "judge", "report", "suite", "commands", "mutants"]
+STANDALONE = {"emulators", "toxiproxy"}
+# The scenario format validates metric, claim and reason names against the judge's vocabulary and
+# toxic types against the Toxiproxy-compatible server's; `genchaos toxiproxy` starts that server.
+ALLOWED = {("scenarios", "chaos.judge.registry"), ("scenarios", "chaos.toxiproxy.toxics"),
+           ("commands", "chaos.toxiproxy")}
+
+
+def chaos_imports(path: Path) -> set[str]:
+    module = ".".join(path.relative_to(ROOT.parent).with_suffix("").parts)
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("chaos.")}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("chaos"):
+            found |= {f"{node.module}.{alias.name}" if node.module == "chaos" else node.module for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            base = module.split(".")[: -node.level]
+            found.add(".".join([*base, node.module] if node.module else base))
+    return found
+
+
+def violations() -> list[str]:
+    problems = []
+    for path in sorted(ROOT.rglob("*.py")):
+        parts = path.relative_to(ROOT).parts
+        if len(parts) < 2:
+            continue  # chaos/cli.py, chaos/__main__.py and chaos/suite.py sit on top of the pipeline
+        layer = parts[0]
+        for imported in chaos_imports(path):
+            target = imported.split(".")[1]
+            if target == layer or (layer, imported) in ALLOWED or (layer, ".".join(imported.split(".")[:3])) in ALLOWED:
+                continue
+            if layer in STANDALONE or target in STANDALONE:
+                ok = False
+            else:
+                ok = target in PIPELINE and PIPELINE.index(target) < PIPELINE.index(layer)
+            if not ok:
+                problems.append(f"{path.relative_to(ROOT.parent)} imports {imported}")
+    return problems
+
+
+def test_each_layer_imports_only_the_layers_before_it():
+    assert violations() == []
+
+
+def test_a_runner_module_that_judges_is_reported():
+    planted = ROOT / "run" / "_planted_for_test.py"
+    planted.write_text("from chaos.judge.verdicts import judge\n")
+    try:
+        assert violations() == ["chaos/run/_planted_for_test.py imports chaos.judge.verdicts"]
+    finally:
+        planted.unlink()
