@@ -12,10 +12,9 @@ import uuid
 import httpx
 import psutil
 import pytest
-
-from chaos.faults import FalEmulatorControl
-from chaos.stack import EmbeddedStack
-from chaos.tokens import mint_access_token
+from chaos.stack.embedded import EmbeddedStack
+from chaos.stack.faults import FalEmulatorControl
+from chaos.stack.tokens import mint_access_token
 from tests.support import auth_headers, submit, wait_terminal
 
 BURST = 300
