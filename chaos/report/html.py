@@ -40,6 +40,15 @@ STATUS_CLASSES = {"held": "pass", "not held": "fail", "inconclusive": "inconclus
                   "passed": "pass", "failed": "fail", "invalid": "fail"}
 
 
+def claim_status(claim: dict[str, Any]) -> str:
+    """held | not held | inconclusive | not measured, also for reports written before `status` existed."""
+    if claim.get("status"):
+        return claim["status"]
+    if not claim.get("measured", True) or claim["held"] is None:
+        return "not measured"
+    return {True: "held", False: "not held"}.get(claim["held"], "inconclusive")
+
+
 def status_badge(status: str) -> str:
     """A badge for held / not held / inconclusive / not measured, or a scenario's outcome."""
     return f'<span class="badge {STATUS_CLASSES.get(status, "unmeasured")}">{escape(status)}</span>'
@@ -88,7 +97,7 @@ def summary_table(report: dict[str, Any]) -> str:
 def _claim_cell(claim: dict[str, Any] | None) -> str:
     if claim is None:
         return '<td class="cell"><span class="badge unmeasured">not run</span></td>'
-    status = status_badge(claim.get("status") or ("held" if claim["held"] is True else "not held"))
+    status = status_badge(claim_status(claim))
     return (f'<td class="cell" title="{escape(claim["evidence"])}">{status}'
             f'<div class="evidence">{escape(claim["evidence"])}</div></td>')
 
