@@ -89,7 +89,8 @@ class Database:
 
     def __init__(self, pool: asyncpg.Pool, *, connect_timeout_s: float, command_timeout_s: float) -> None:
         self.pool = pool
-        self._acquire_timeout_s = connect_timeout_s
+        self._slots = asyncio.Semaphore(pool.get_max_size())  # one per pooled connection; see connection()
+        self._connect_timeout_s = connect_timeout_s
         self._deadline_s = connect_timeout_s + command_timeout_s
 
     @classmethod
@@ -124,23 +125,37 @@ class Database:
             self.pool.terminate()
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection; the whole block must finish within connect + command timeout.
+    async def connection(self, slot_wait_s: float | None = None) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection: first a slot (one per connection of the pool), then the connection itself.
 
-        Waiting in vain for a connection while every one of them is busy is PoolExhausted (overload),
-        not a TimeoutError (which would read as the database being down).
+        Waiting for a slot is waiting for our own other requests, so running out of ``slot_wait_s``
+        (default: the connect timeout) is PoolExhausted (overload), whatever the pool looks like by the
+        time the timeout is handled. Only after that does the database's part start: connecting (when
+        the pool grows) and the block must finish within connect + command timeout, and a TimeoutError
+        there does speak about the database. Giving the connection back never fails the block's work.
         """
-        async with asyncio.timeout(self._deadline_s):
-            try:
-                acquired = await self.pool.acquire(timeout=self._acquire_timeout_s)
-            except TimeoutError:
-                if self.pool.get_idle_size() == 0 and self.pool.get_size() >= self.pool.get_max_size():
-                    raise PoolExhausted("every database connection is busy") from None
-                raise
-            try:
-                yield acquired
-            finally:
-                await self.pool.release(acquired)
+        try:
+            async with asyncio.timeout(self._connect_timeout_s if slot_wait_s is None else slot_wait_s):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise PoolExhausted("every database connection is busy") from None
+        try:
+            async with asyncio.timeout(self._deadline_s):
+                acquired = await self.pool.acquire(timeout=self._connect_timeout_s)
+                try:
+                    yield acquired
+                finally:
+                    await self._give_back(acquired)
+        finally:
+            self._slots.release()
+
+    async def _give_back(self, conn: asyncpg.Connection) -> None:
+        """Release a connection. If its reset fails (say it timed out on a starved CPU), asyncpg has already
+        dropped it and the pool opens another when needed: the work done on it stands, it is not an outage."""
+        try:
+            await self.pool.release(conn)
+        except Exception as error:
+            log.warning("dropped a database connection whose reset failed", extra={"error": repr(error)})
 
     async def ping(self) -> None:
         async with self.connection() as conn:
@@ -153,27 +168,20 @@ class Database:
 
         Returns (row, created). Race-safe: the unique index decides, ON CONFLICT never raises. With
         ``max_unfinished``, a new row is refused (Overloaded) once that many generations wait; the
-        count and the insert happen under one advisory lock, so concurrent requests cannot overshoot.
+        count and the insert happen under one advisory lock, so concurrent requests cannot overshoot,
+        inside one server-side call (migration 0003), so the lock is never held across a round trip.
         """
-        async with self.connection() as conn, conn.transaction():
-            if max_unfinished is not None:
-                try:  # a long wait for the admission lock means a crowd of POSTs: overload, not an outage
-                    await conn.execute("SELECT set_config('lock_timeout', $2, true), pg_advisory_xact_lock($1)",
-                                       ADMISSION_LOCK_ID, ADMISSION_LOCK_TIMEOUT)
-                except asyncpg.LockNotAvailableError:
-                    raise Overloaded("too many generations being admitted at once") from None
-                depth = await conn.fetchval(_COUNT_UNFINISHED, max_unfinished)
-                if depth >= max_unfinished:
-                    raise Overloaded(f"{depth} generations waiting (limit {max_unfinished})")
-            row = await conn.fetchrow(
-                """INSERT INTO generations (id, user_id, model_id, prompt, negative_prompt, reference_image_url,
-                                            parameters, idempotency_key, request_fingerprint, traceparent)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                   ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-                   RETURNING *""",
-                uuid.uuid4(), new.user_id, new.model_id, new.prompt, new.negative_prompt,
-                new.reference_image_url, new.parameters, new.idempotency_key, new.request_fingerprint,
-                new.traceparent)
+        async with self.connection() as conn:
+            try:
+                row = await conn.fetchrow(
+                    "SELECT * FROM admit_generation($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                    max_unfinished, ADMISSION_LOCK_ID, ADMISSION_LOCK_TIMEOUT, uuid.uuid4(), new.user_id,
+                    new.model_id, new.prompt, new.negative_prompt, new.reference_image_url, new.parameters,
+                    new.idempotency_key, new.request_fingerprint, new.traceparent)
+            except asyncpg.LockNotAvailableError:  # a long wait for the admission lock means a crowd of POSTs
+                raise Overloaded("too many generations being admitted at once") from None
+            except asyncpg.RaiseError as error:  # the function's only RAISE: the queue is full
+                raise Overloaded(error.message) from None
             if row is not None:
                 return dict(row), True
             existing = await conn.fetchrow(
@@ -197,8 +205,10 @@ class Database:
         return [dict(r) for r in rows], total
 
     async def count_unfinished(self, at_most: int) -> int:
-        """Pending + processing generations, counting no further than `at_most` (stays cheap)."""
-        async with self.connection() as conn:
+        """Pending + processing generations, counting no further than `at_most` (stays cheap). It is the
+        health check's query, so it never queues behind requests: with every slot taken it is PoolExhausted
+        at once, rather than a wait that the check's own timeout would read as the database being down."""
+        async with self.connection(slot_wait_s=0) as conn:
             return await conn.fetchval(_COUNT_UNFINISHED, at_most)
 
     # --- worker queries ----------------------------------------------------------------------

@@ -10,6 +10,7 @@ requests instead of orphaning them, load shedding).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 import logging
@@ -255,15 +256,19 @@ class HardenedProfile(ResilienceProfile):
             raise DependencyUnavailable("database", type(error).__name__) from error
 
     async def fal_output(self, job: FalJob) -> dict[str, Any]:
-        """Each attempt is one breaker call; after a timeout the existing fal request is polled once more
-        (it may just be slow), and only then cancelled and replaced."""
-        resumed: set[str] = set()
+        """Each attempt is one breaker call. A fal request stored by an earlier claim is resumed (a crashed
+        worker's job may still finish); an attempt that times out gives its request up, so no later attempt
+        or claim waits again on a job that may never finish."""
 
         async def attempt() -> dict[str, Any]:
             async with self.fal_breaker.call(is_failure=_is_transient):
-                async with asyncio.timeout(self._attempt_timeout(job)):
-                    request_id = await self._usable_request(job, resumed)
-                    return await self.deps.fal.wait_for_result(request_id)
+                try:
+                    async with asyncio.timeout(self._attempt_timeout(job)):
+                        request_id = await self._usable_request(job)
+                        return await self.deps.fal.wait_for_result(request_id)
+                except TimeoutError:
+                    await self._abandon_request(job)
+                    raise
 
         try:
             return await self.with_retries("fal", attempt, job)
@@ -271,23 +276,31 @@ class HardenedProfile(ResilienceProfile):
             record_rejected(self.deps.metrics, "fal", "submit")
             raise
 
-    async def _usable_request(self, job: FalJob, resumed: set[str]) -> str:
-        """The stored fal request if it is alive and not yet resumed; otherwise cancel it and submit anew."""
+    async def _usable_request(self, job: FalJob) -> str:
+        """The stored fal request if fal still knows it; otherwise a new one, stored before it is polled."""
         fal, old = self.deps.fal, job.fal_request_id
-        if old is not None and old not in resumed:
-            resumed.add(old)
+        if old is not None:
             try:
                 await fal.status(old)
                 return old
             except fal_client.FalClientHTTPError as error:
                 if error.status_code != 404:
                     raise
-        if old is not None:
-            await _cancel_quietly(fal, old)
         request_id = await fal.submit(job.arguments, job.generation_id)
         job.fal_request_id = request_id
         await job.save_request_id(request_id)
         return request_id
+
+    async def _abandon_request(self, job: FalJob) -> None:
+        """Forget the request of a timed-out attempt (here and in the row), then cancel it within a bounded
+        time: resuming it would only wait on it again, and a stuck fal job never finishes."""
+        request_id, job.fal_request_id = job.fal_request_id, None
+        if request_id is None:
+            return
+        await job.save_request_id(None)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.deps.settings.dependency_check_timeout_s):
+                await _cancel_quietly(self.deps.fal, request_id)
 
     def _attempt_timeout(self, job: FalJob) -> float:
         remaining = job.deadline_at - time.monotonic()

@@ -100,3 +100,32 @@ async def test_shutdown_gives_unfinished_work_back(start_service, fal_emulator, 
         await conn.close()
     assert row["status"] == "pending" and row["lease_owner"] is None
     assert row["fal_request_id"] is not None  # the next worker polls it instead of submitting again
+
+
+async def test_timed_out_fal_request_is_given_up_not_resumed(start_service, fal_emulator, database_url):
+    """A stuck fal job never finishes: after its attempt times out it is cancelled and forgotten, and the
+    retry submits a new job instead of polling the stuck one again."""
+    attempt_timeout_s = 1.0
+    await fal_emulator.set_behaviour(stuck_rate=1.0)
+    async with start_service(fal_attempt_timeout_s=attempt_timeout_s) as svc, svc.client(svc.token()) as client:
+        generation = (await client.post("/api/v1/generations", json={"model_id": "m/x", "prompt": "p"})).json()
+
+        async def submitted() -> bool:
+            return any(r["kind"] == "submit" for r in await fal_emulator.requests())
+
+        await wait_for(submitted, what="the first submit")
+        await fal_emulator.set_behaviour(stuck_rate=0.0)
+
+        async def finished() -> bool:
+            body = (await client.get(f"/api/v1/generations/{generation['id']}")).json()
+            return body["status"] in ("completed", "failed")
+
+        await wait_for(finished, what="the generation to finish")
+        final = (await client.get(f"/api/v1/generations/{generation['id']}")).json()
+    assert final["status"] == "completed", final
+    log = await fal_emulator.requests()
+    stuck, fresh = [r for r in log if r["kind"] == "submit"]
+    polls_of_stuck = [r["t"] for r in log if r["kind"] == "status" and r["request_id"] == stuck["request_id"]]
+    assert max(polls_of_stuck) - stuck["t"] < attempt_timeout_s + 0.5, "the stuck job was polled past its attempt"
+    assert any(r["kind"] == "cancel" and r["request_id"] == stuck["request_id"] for r in log)
+    assert any(r["kind"] == "result" and r["request_id"] == fresh["request_id"] for r in log)
