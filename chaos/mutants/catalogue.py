@@ -23,11 +23,11 @@ class Defect:
 DEFECTS: tuple[Defect, ...] = (
     # --- the circuit breaker -----------------------------------------------------------------
     Defect(
-        name="breaker_threshold_off_by_one",
-        breaks="the breaker opens after 6 consecutive failures instead of the configured 5",
+        name="breaker_threshold_from_wrong_setting",
+        breaks="the consecutive rule reads the rate rule's minimum call count: it opens after 10 failures, not 5",
         file="breaker.py",
         old="if self._consecutive_failures >= self.policy.failure_threshold or self._failure_rate_exceeded():",
-        new="if self._consecutive_failures > self.policy.failure_threshold or self._failure_rate_exceeded():",
+        new="if self._consecutive_failures >= self.policy.min_calls_in_window or self._failure_rate_exceeded():",
         scenarios=("fal_http_500",),
     ),
     Defect(

@@ -27,6 +27,7 @@ PROXY_NAMES = ("fal", "postgres", "storage")
 # `genchaos run --metrics-port` (and the Locust master) on the process's default Prometheus registry.
 FAULT_ACTIVE = Gauge("genchaos_fault_active", "Faults the harness applies right now", ["proxy", "fault"])
 ADMIN_TIMEOUT_S = 10.0
+KEEPALIVE_S = 1.0
 
 
 class FaultError(RuntimeError):
@@ -161,7 +162,10 @@ class EmulatorControl:
     def __init__(self, admin_url: str, ca_bundle: str | None = None) -> None:
         self.admin_url = admin_url.rstrip("/")
         verify = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
-        self._client = httpx.Client(base_url=self.admin_url, verify=verify, timeout=ADMIN_TIMEOUT_S)
+        # Idle connections are dropped well before the emulators' keep-alive (5 s) ends, so a call after a
+        # pause (a fault applied seconds into a scenario) never races the server closing its connection.
+        self._client = httpx.Client(base_url=self.admin_url, verify=verify, timeout=ADMIN_TIMEOUT_S,
+                                    limits=httpx.Limits(keepalive_expiry=KEEPALIVE_S))
 
     def close(self) -> None:
         self._client.close()

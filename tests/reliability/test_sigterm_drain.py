@@ -18,6 +18,8 @@ from tests.support import auth_headers, submit, wait_terminal
 
 GENERATIONS = 3
 FAL_PROCESSING_S = 6.0  # longer than the fast preset's 3 s shutdown grace: the work cannot finish in time
+# ... but within the attempt timeout: a timed-out attempt rightly gives its request up, a drained one must not.
+ATTEMPT_TIMEOUT_S = "20"
 DATABASE_LATENCY_MS = 300  # one list request takes under a second: slow, but well within every timeout
 
 
@@ -25,7 +27,7 @@ DATABASE_LATENCY_MS = 300  # one list request takes under a second: slow, but we
 def test_sigterm_answers_inflight_requests_and_releases_leases(
         stack: EmbeddedStack, fal_control: FalEmulatorControl, faults: FaultController, restore_service,
         empty_queue):
-    info = stack.info
+    info = stack.restart_service(env={"GENCHAOS_FAL_ATTEMPT_TIMEOUT_S": ATTEMPT_TIMEOUT_S})
     fal_control.set_behaviour(processing_time_s=FAL_PROCESSING_S)
     headers = auth_headers(info, str(uuid.uuid4()))
     ids = []

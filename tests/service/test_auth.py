@@ -33,7 +33,7 @@ def _rsa_keys() -> tuple[bytes, bytes]:
 def _claims(**overrides) -> dict:
     now = int(time.time())
     claims = {"iss": JWT_ISSUER, "aud": "authenticated", "sub": USER, "role": "authenticated",
-              "iat": now, "exp": now + 600}
+              "iat": now, "exp": now + 3 * 3600}  # minted at collection; make test runs for minutes
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
 
@@ -74,7 +74,7 @@ BAD_AUTHORIZATION = {
     "missing sub": ("Bearer " + jwt.encode(_claims(sub=None), JWT_SECRET, "HS256"), "'sub'"),
     "non-UUID sub": ("Bearer " + jwt.encode(_claims(sub="admin"), JWT_SECRET, "HS256"), "UUID"),
     "role not authenticated": ("Bearer " + jwt.encode(_claims(role="service_role"), JWT_SECRET, "HS256"), "role"),
-    "not yet valid": ("Bearer " + jwt.encode(_claims(nbf=int(time.time()) + 600), JWT_SECRET, "HS256"), "nbf"),
+    "not yet valid": ("Bearer " + jwt.encode(_claims(nbf=int(time.time()) + 2 * 3600), JWT_SECRET, "HS256"), "nbf"),
     "legacy token while disabled": (f"Bearer supabase_token_{USER}", "disabled"),
     "malformed header": ("Token abc.def.ghi", "Malformed"),
     "bearer without token": ("Bearer", "Malformed"),
