@@ -78,9 +78,9 @@ METRICS: dict[str, Metric] = _declare(
     Metric("stuck_fal_jobs", "run", "count", "FAL jobs that never completed (stuck)"),
     Metric("unabandoned_stuck_jobs", "run", "count",
            "stuck FAL jobs the service kept waiting on past the attempt timeout"),
-    Metric("fal_timeouts", "run", "count", "FAL calls the service counted as timed out"),
-    Metric("storage_timeouts", "run", "count", "storage calls the service counted as timed out"),
-    Metric("database_timeouts", "run", "count", "database calls the service counted as timed out"),
+    Metric("fal_timeouts", "run", "count", "FAL calls the service counted as timed out (health checks aside)"),
+    Metric("storage_timeouts", "run", "count", "storage calls the service counted as timed out (health checks aside)"),
+    Metric("database_timeouts", "run", "count", "database calls the service counted as timed out (health checks aside)"),
 )
 
 REQUEST_METRICS = frozenset(name for name, m in METRICS.items() if m.scope == "request")
