@@ -102,7 +102,7 @@ def test_retries_set_to_one_fail_the_retry_check(chaos_target):
 
 
 def test_a_recovery_slower_than_allowed_fails_the_recovery_check(chaos_target):
-    slow = variant("fal_http_500", GENCHAOS_BREAKER_RECOVERY_TIMEOUT_S="9")
+    slow = variant("fal_http_500", GENCHAOS_BREAKER_RECOVERY_TIMEOUT_S="12")
     [result] = run_suite(chaos_target, [slow], ["hardened"])
     assert result.error is None, result.error
     recovery = check(result, "recovery_s")
