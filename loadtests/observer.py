@@ -17,9 +17,10 @@ import gevent
 import httpx
 
 from chaos.run.observations import BreakerSample
-from chaos.run.sampler import BreakerSampler, scrape_counters
+from chaos.run.sampler import BreakerSampler, published_timings, scrape_counters
 from chaos.stack.embedded import StackInfo
 from chaos.stack.faults import FalEmulatorControl, FaultError
+from chaos.stack.processes import StackError
 
 logger = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 10.0
@@ -52,10 +53,13 @@ class ServiceObserver:
         async with httpx.AsyncClient(base_url=self._service_url) as client:
             try:
                 baseline = await scrape_counters(client)
-                self.timings = (await client.get("/readyz", timeout=5)).json().get("timings") or {}
-            except (httpx.HTTPError, ValueError) as exc:
-                logger.warning("cannot read %s/metrics and /readyz: %s", self._service_url, exc)
+            except httpx.HTTPError as exc:
+                logger.warning("cannot read %s/metrics: %s", self._service_url, exc)
                 baseline = {}
+            try:
+                self.timings = await published_timings(client)
+            except (httpx.HTTPError, ValueError, StackError) as exc:
+                logger.warning("cannot read the timings in %s/readyz: %s", self._service_url, exc)
             sampler = BreakerSampler(client, started_at=self._started_at)
             await sampler.run(self._stop)
             self.samples = sampler.samples

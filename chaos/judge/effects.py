@@ -40,8 +40,8 @@ def _median_latency(records: list[RequestRecord]) -> float | None:
 def latency_shift_s(obs: Observation, window: FaultWindow) -> float | None:
     """Median generation time of the requests the fault touched minus that of the untouched ones."""
     touched = _during(obs, window)
-    untouched = [r for r in obs.requests if r not in touched and not any(r in _during(obs, w)
-                                                                         for w in obs.fault_windows)]
+    touched_by_any = {id(r) for w in obs.fault_windows for r in _during(obs, w)}
+    untouched = [r for r in obs.requests if id(r) not in touched_by_any]
     during, outside = _median_latency(touched), _median_latency(untouched)
     return None if during is None or outside is None else during - outside
 

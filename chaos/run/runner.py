@@ -20,7 +20,7 @@ import httpx
 from chaos.run.auth_probes import accepted_forgeries
 from chaos.run.images import verify_images
 from chaos.run.observations import Observation
-from chaos.run.sampler import BreakerSampler, scrape_counters
+from chaos.run.sampler import BreakerSampler, published_timings, scrape_counters
 from chaos.run.timeline import FaultSession
 from chaos.run.traffic import TrafficDriver
 from chaos.scenarios.model import Fault, Scenario
@@ -105,15 +105,6 @@ async def _fault_timeline(scenario: Scenario, session: FaultSession, started_at:
     await asyncio.gather(*(one(fault) for fault in sorted(scenario.faults, key=lambda f: f.at_s)))
 
 
-async def _published_timings(client: httpx.AsyncClient) -> dict[str, float]:
-    """The timings the service says it runs with (its /readyz), which timed checks are judged against."""
-    response = await client.get("/readyz", timeout=5)
-    timings = response.json().get("timings")
-    if not isinstance(timings, dict):
-        raise StackError("the service's /readyz does not publish its timings")
-    return {name: float(value) for name, value in timings.items()}
-
-
 async def run_scenario(scenario: Scenario, info: StackInfo, profile: str) -> Observation:
     """Run one scenario against a prepared service and return what was observed."""
     faults = FaultController(info.toxiproxy_url)
@@ -131,7 +122,7 @@ async def run_scenario(scenario: Scenario, info: StackInfo, profile: str) -> Obs
                           allowed_503_reasons=list(scenario.allowed_503_reasons), settle_s=scenario.settle_s)
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
         async with httpx.AsyncClient(base_url=info.service_url, limits=limits) as client:
-            obs.timings = await _published_timings(client)
+            obs.timings = await published_timings(client)
             obs.counters_at_start = await scrape_counters(client)
             obs.accepted_forgeries = await accepted_forgeries(client, info.jwt_secret, info.jwt_issuer)
             sampler = BreakerSampler(client, started_at=started_at)

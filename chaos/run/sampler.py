@@ -12,9 +12,20 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from chaos.run.observations import BreakerSample
+from chaos.stack.processes import StackError
 
 SAMPLE_INTERVAL_S = 0.1
 READ_TIMEOUT_S = 2.0
+TIMINGS_TIMEOUT_S = 5.0  # read once, before the load: no hurry
+
+
+async def published_timings(client: httpx.AsyncClient) -> dict[str, float]:
+    """The timings the service says it runs with (its /readyz), which timed checks are judged against."""
+    response = await client.get("/readyz", timeout=TIMINGS_TIMEOUT_S)
+    timings = response.json().get("timings")
+    if not isinstance(timings, dict):
+        raise StackError("the service's /readyz does not publish its timings")
+    return {name: float(value) for name, value in timings.items()}
 
 
 async def scrape_counters(client: httpx.AsyncClient) -> dict[str, float]:
