@@ -23,6 +23,7 @@ from chaos.judge.stats import Status
 from chaos.judge.verdicts import CheckResult, ScenarioResult, judge
 from chaos.run.observations import FaultWindow, Observation, RequestRecord
 from chaos.scenarios.model import Check, Scenario
+from chaos.stack.embedded import PROFILES
 from loadtests.users import GENERATION_REQUEST_TYPE
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def observation(facts: RunFacts) -> Observation:
 def _unscripted() -> Scenario:
     """A stand-in scenario holding only the default checks (no load, no faults: Locust drove the run)."""
     return Scenario.model_construct(name="unscripted", description="load test without a scenario",
-                                    checks=UNSCRIPTED_CHECKS, profiles=["report", "hardened"], faults=[],
+                                    checks=UNSCRIPTED_CHECKS, profiles=list(PROFILES), faults=[],
                                     service_env={})
 
 

@@ -4,7 +4,7 @@ States: CLOSED (calls flow) -> OPEN (calls rejected) after too many failures -> 
 (trial calls, "probes") once `recovery_timeout_s` has passed -> CLOSED on a probe success,
 back to OPEN with a fresh timer on a probe failure.
 
-Two profiles, see `BreakerPolicy.report` and `BreakerPolicy.hardened`: the report's breaker
+Two profiles, see `BreakerPolicy.as_written` and `BreakerPolicy.hardened`: the report's breaker
 trips on consecutive failures only and lets every request through while half-open; the
 hardened one limits concurrent probes and also trips on the failure rate over a sliding
 time window (so an intermittent 60 % error rate opens it without five failures in a row).
@@ -81,7 +81,7 @@ class BreakerPolicy:
         return self.window_s is not None
 
     @classmethod
-    def report(cls, failure_threshold: int = 5, recovery_timeout_s: float = 30.0) -> BreakerPolicy:
+    def as_written(cls, failure_threshold: int = 5, recovery_timeout_s: float = 30.0) -> BreakerPolicy:
         """The report's breaker: consecutive failures only, unlimited half-open traffic."""
         return cls(failure_threshold=failure_threshold, recovery_timeout_s=recovery_timeout_s)
 

@@ -1,6 +1,6 @@
 """The two resilience profiles: how the service admits requests, maps errors and calls dependencies.
 
-`ReportProfile` is the report's code reproduced literally (one breaker around generation, live
+`AsWrittenProfile` is the report's code reproduced literally (one breaker around generation, live
 dependency checks on every POST, fixed retry delay, error mapping by message text).
 `HardenedProfile` is the version we would ship (per-dependency breakers with limited probes,
 jittered backoff under a retry budget and a deadline, cached health, typed errors, resuming fal
@@ -141,17 +141,17 @@ class ResilienceProfile:
         return self._retrying(dependency, policy, retry_on)(traced_attempt)
 
 
-class ReportProfile(ResilienceProfile):
+class AsWrittenProfile(ResilienceProfile):
     """The report's code: one `fal` breaker, live checks per POST, substring error mapping, fixed delay."""
 
-    name = "report"
+    name = "as_written"
 
     def __init__(self, deps: Dependencies) -> None:
         s = deps.settings
         breaker = CircuitBreaker(
-            "fal", BreakerPolicy.report(s.breaker_failure_threshold, s.breaker_recovery_timeout_s),
+            "fal", BreakerPolicy.as_written(s.breaker_failure_threshold, s.breaker_recovery_timeout_s),
             on_transition=_transition_recorder(deps.metrics))
-        super().__init__(deps, {"fal": breaker}, RetryPolicy.report(s.retry_attempts, s.retry_base_delay_s), None)
+        super().__init__(deps, {"fal": breaker}, RetryPolicy.as_written(s.retry_attempts, s.retry_base_delay_s), None)
 
     def _can_execute_generation(self) -> bool:
         return self.fal_breaker.allow_request()
@@ -361,5 +361,5 @@ def _is_transient(error: BaseException) -> bool:
 
 
 def build_profile(deps: Dependencies) -> ResilienceProfile:
-    profiles = {"report": ReportProfile, "hardened": HardenedProfile}
+    profiles = {"as_written": AsWrittenProfile, "hardened": HardenedProfile}
     return profiles[deps.settings.profile](deps)

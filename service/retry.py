@@ -46,7 +46,7 @@ class RetryPolicy:
             raise ValueError(f"deadline_s must be > 0 or None, got {self.deadline_s}")
 
     @classmethod
-    def report(cls, attempts: int = 3, base_delay_s: float = 5.0) -> RetryPolicy:
+    def as_written(cls, attempts: int = 3, base_delay_s: float = 5.0) -> RetryPolicy:
         return cls(attempts=attempts, base_delay_s=base_delay_s)
 
     @classmethod

@@ -11,12 +11,28 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Profile = Literal["report", "hardened"]
-Timing = Literal["report", "fast"]
+Profile = Literal["as_written", "hardened"]
+Timing = Literal["real", "fast"]
+
+# Earlier names, still accepted wherever a profile or timing is read (environment, CLI, scenario files,
+# old report.json): both used to be called "report", after the incident report the service reproduces.
+PROFILE_ALIASES = {"report": "as_written"}
+TIMING_ALIASES = {"report": "real"}
+
+
+def canonical_profile(name: str) -> str:
+    """The profile's current name for `name`, which may be an alias; unknown names pass through unchanged."""
+    return PROFILE_ALIASES.get(name, name)
+
+
+def canonical_timing(name: str) -> str:
+    """The timing preset's current name for `name`, which may be an alias; unknown names pass through."""
+    return TIMING_ALIASES.get(name, name)
+
 
 TIMING_PRESETS: dict[str, dict[str, float]] = {
-    # The report's own numbers: breaker 5 failures / 30 s, 3 attempts 5 s apart, 300 s per FAL attempt.
-    "report": {
+    # The incident report's own numbers: breaker 5 failures / 30 s, 3 attempts 5 s apart, 300 s per FAL attempt.
+    "real": {
         "breaker_failure_threshold": 5,
         "breaker_recovery_timeout_s": 30.0,
         "breaker_window_s": 60.0,
@@ -79,7 +95,7 @@ class Settings(BaseSettings):
 
     # Behaviour
     profile: Profile = "hardened"
-    timing: Timing = "report"
+    timing: Timing = "real"
     legacy_tokens_enabled: bool = False
     max_token_bytes: int = 4096
     max_body_bytes: int = 64 * 1024
@@ -123,7 +139,11 @@ class Settings(BaseSettings):
     def _apply_timing_preset(cls, values: Any) -> Any:
         if not isinstance(values, dict):
             return values
-        timing = values.get("timing", "report")
+        values = dict(values)
+        for key, canonical in (("profile", canonical_profile), ("timing", canonical_timing)):
+            if isinstance(values.get(key), str):
+                values[key] = canonical(values[key])
+        timing = values.get("timing", "real")
         preset = TIMING_PRESETS.get(str(timing))
         if preset is None:
             return values  # the Literal check reports the bad value
@@ -132,7 +152,7 @@ class Settings(BaseSettings):
     def published_timings(self) -> dict[str, float]:
         """Every timing plus the breaker's and retries' numbers, as /readyz publishes them: outside checks
         judge the service against what it says it runs with, not against a copy of the presets."""
-        names = [*TIMING_PRESETS["report"], "worker_concurrency", "breaker_half_open_max_calls",
+        names = [*TIMING_PRESETS["real"], "worker_concurrency", "breaker_half_open_max_calls",
                  "breaker_failure_rate_threshold", "breaker_min_calls_in_window", "retry_budget_ratio",
                  "retry_budget_min_per_s"]
         return {name: float(getattr(self, name)) for name in names}

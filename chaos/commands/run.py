@@ -25,6 +25,7 @@ from chaos.stack.embedded import PROFILES, EmbeddedStack, StackInfo
 from chaos.stack.faults import FaultController, FaultError
 from chaos.stack.processes import StackError
 from chaos.suite import run_suite
+from service.settings import canonical_profile
 
 DEFAULT_SUITE = "ci"
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -45,8 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="a catalogue scenario by name (repeatable)")
     parser.add_argument("--scenario-file", action="append", default=[], type=Path, metavar="PATH",
                         help="a scenario YAML file outside the catalogue (repeatable)")
-    parser.add_argument("--profile", choices=[*PROFILES, "both"], default="both", help="service profile(s) to run")
-    parser.add_argument("--gate", choices=[*PROFILES, "all"], default="all",
+    parser.add_argument("--profile", type=canonical_profile, choices=[*PROFILES, "both"], default="both",
+                        help="service profile(s) to run ('report' is accepted for as_written)")
+    parser.add_argument("--gate", type=canonical_profile, choices=[*PROFILES, "all"], default="all",
                         help="whose verdicts decide the exit code (default: every profile run)")
     parser.add_argument("--out", type=Path, default=Path("reports/latest"), help="report directory")
     parser.add_argument("--stack-file", type=Path, help="run on this running stack instead of a fresh one")

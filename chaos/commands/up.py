@@ -12,6 +12,7 @@ from rich.console import Console
 from chaos.commands.signals import exit_cleanly_on_sigterm
 from chaos.stack.embedded import PROFILES, TIMINGS, EmbeddedStack
 from chaos.stack.processes import StackError
+from service.settings import canonical_profile, canonical_timing
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,9 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                "and the service; write the stack file; stop on Ctrl-C or SIGTERM.")
     parser.add_argument("--stack-file", type=Path, default=Path("stack.json"),
                         help="where to write the stack file (default: ./stack.json)")
-    parser.add_argument("--profile", choices=PROFILES, default="hardened", help="resilience profile of the service")
-    parser.add_argument("--timing", choices=TIMINGS, default="report",
-                        help="timing preset: the report's real numbers or the fast test numbers")
+    parser.add_argument("--profile", type=canonical_profile, choices=PROFILES, default="hardened",
+                        help="resilience profile of the service ('report' is accepted for as_written)")
+    parser.add_argument("--timing", type=canonical_timing, choices=TIMINGS, default="real",
+                        help="timing preset: the incident report's real numbers or the fast test numbers "
+                             "('report' is accepted for real)")
     parser.set_defaults(handler=run)
 
 

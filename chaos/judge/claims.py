@@ -3,7 +3,7 @@ of a run: held, not held, inconclusive (the evidence says how many samples would
 measured.
 
 Timed claims are judged against the timings each service said it ran with (its /readyz), so the
-report's own numbers apply on the ``report`` preset and scaled ones on ``fast``. Rate claims carry
+report's own numbers apply on the ``real`` preset and scaled ones on ``fast``. Rate claims carry
 n and a 95% Wilson interval. The gated profiles' claims decide the run's verdict too.
 """
 
@@ -39,7 +39,7 @@ class ClaimResult:
 
 
 def _scale(result: ScenarioResult) -> float:
-    """How the run's timings compare with the report's: 1 on the report preset, 2/30 on fast."""
+    """How the run's timings compare with the report's: 1 on the real preset, 2/30 on fast."""
     return result.timings.get("breaker_recovery_timeout_s", REPORT_RECOVERY_WINDOW_S) / REPORT_RECOVERY_WINDOW_S
 
 

@@ -9,16 +9,20 @@ from typing import Any
 
 from chaos.judge.claims import ClaimResult, failed_claims
 from chaos.judge.verdicts import ScenarioResult, overall_verdict
+from service.settings import PROFILE_ALIASES, TIMING_ALIASES
 
 # 2: checks carry status, n and interval; claims' `held` may be "inconclusive"; scenarios carry
 # `outcome` (passed | failed | inconclusive | invalid), `duration_s` and the service's `timings`.
-SCHEMA_VERSION = 2
+# 3: the resilience profile once called "report" is "as_written" and the "report" timing preset is
+# "real"; `profile_aliases` and `timing_aliases` map the old names for readers of older reports.
+SCHEMA_VERSION = 3
 
 
 def build_report(results: list[ScenarioResult], claims: list[ClaimResult], gated_profiles: list[str]) -> dict[str, Any]:
     failing_claims = failed_claims(claims, gated_profiles)
     return {
         "schema_version": SCHEMA_VERSION,
+        "profile_aliases": dict(PROFILE_ALIASES), "timing_aliases": dict(TIMING_ALIASES),
         "verdict": overall_verdict(results, gated_profiles, len(failing_claims)),
         "gate": list(gated_profiles),
         "failed_claims": [f"{c.claim} [{c.profile}]" for c in failing_claims],

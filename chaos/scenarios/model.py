@@ -8,20 +8,28 @@ can be scoped to one phase of the run or must hold in every sliding window of a 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from chaos.judge.registry import CLAIM_KEYS, GENERIC_REASONS, METRICS, RUN_METRICS
 from chaos.stack.embedded import PROFILES, TIMINGS
 from chaos.stack.faults import PROXY_NAMES
 from chaos.toxiproxy.toxics import TOXIC_TYPES
+from service.settings import canonical_profile, canonical_timing
 
-# Each name set is owned elsewhere: profiles and timings by the stack (tied to the service's own
-# settings by a test), proxies by fault control, toxic types by the Toxiproxy-compatible server,
-# claim keys and metrics by the judge.
-Profile = Literal[PROFILES]  # type: ignore[valid-type]
-Timing = Literal[TIMINGS]  # type: ignore[valid-type]
+
+def _canonical(rename: Callable[[str], str]) -> Callable[[Any], Any]:
+    """A validator step reading an alias as its current name; anything else is left to the Literal check."""
+    return lambda value: rename(value) if isinstance(value, str) else value
+
+
+# Each name set is owned elsewhere: profiles and timings by the service's settings (older aliases
+# accepted, read as their current names), proxies by fault control, toxic types by the
+# Toxiproxy-compatible server, claim keys and metrics by the judge.
+Profile = Annotated[Literal[PROFILES], BeforeValidator(_canonical(canonical_profile))]  # type: ignore[valid-type]
+Timing = Annotated[Literal[TIMINGS], BeforeValidator(_canonical(canonical_timing))]  # type: ignore[valid-type]
 ProxyName = Literal[PROXY_NAMES]  # type: ignore[valid-type]
 Phase = Literal["all", "before", "during", "after", "outside"]
 ClaimKey = Literal[CLAIM_KEYS]  # type: ignore[valid-type]
@@ -200,7 +208,7 @@ class Scenario(_Strict):
     name: str = Field(pattern=r"^[a-z0-9_]+$")
     description: str
     suites: list[str] = Field(default_factory=list, description="suites besides 'full', which has everything")
-    profiles: list[Profile] = Field(default_factory=lambda: ["report", "hardened"], min_length=1)
+    profiles: list[Profile] = Field(default_factory=lambda: list(PROFILES), min_length=1)
     timing: Timing = "fast"
     service_env: dict[str, str] = Field(default_factory=dict, description="GENCHAOS_* overrides for the service")
     load: Load

@@ -15,6 +15,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import get_args
 
 import jwt
 
@@ -22,9 +23,11 @@ from chaos.stack.faults import FaultController
 from chaos.stack.postgres import PostgresServer
 from chaos.stack.processes import ChildProcess, StackError, free_port, http_ok, wait_until
 from chaos.stack.tls import make_test_ca
+from service.settings import Profile, Timing, canonical_profile, canonical_timing
 
-PROFILES = ("report", "hardened")
-TIMINGS = ("report", "fast")
+# The service owns these names (and their older aliases); the harness derives its choices from them.
+PROFILES: tuple[str, ...] = get_args(Profile)
+TIMINGS: tuple[str, ...] = get_args(Timing)
 JWT_ISSUER = "http://127.0.0.1/auth/v1"
 FAL_KEY = "genchaos-key-id:genchaos-key-secret"
 START_TIMEOUT_S = 60.0
@@ -76,7 +79,9 @@ class StackInfo:
         missing = sorted(required - data.keys())
         if missing:
             raise StackError(f"stack file {path} lacks keys: {', '.join(missing)}")
-        return cls(**{k: v for k, v in data.items() if k in names})
+        info = cls(**{k: v for k, v in data.items() if k in names})
+        info.profile, info.timing = canonical_profile(str(info.profile)), canonical_timing(str(info.timing))
+        return info
 
 
 def _service_key(secret: str) -> str:
@@ -85,15 +90,26 @@ def _service_key(secret: str) -> str:
                        "iat": int(time.time()), "exp": int(time.time()) + 10 * 365 * 86400}, secret, algorithm="HS256")
 
 
+def _known_profile(name: str) -> str:
+    """The current name of a profile given by its name or an alias; StackError for anything else."""
+    if canonical_profile(name) not in PROFILES:
+        raise StackError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    return canonical_profile(name)
+
+
+def _known_timing(name: str) -> str:
+    """The current name of a timing preset given by its name or an alias; StackError for anything else."""
+    if canonical_timing(name) not in TIMINGS:
+        raise StackError(f"unknown timing preset {name!r}; choose one of {', '.join(TIMINGS)}")
+    return canonical_timing(name)
+
+
 class EmbeddedStack:
     """Start the whole stack as a context manager; ``info`` describes it while it runs."""
 
     def __init__(self, base_dir: Path | None = None, profile: str = "hardened", timing: str = "fast",
                  service_env: dict[str, str] | None = None, service_root: Path | None = None) -> None:
-        if profile not in PROFILES:
-            raise StackError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-        if timing not in TIMINGS:
-            raise StackError(f"unknown timing preset {timing!r}; choose one of {', '.join(TIMINGS)}")
+        profile, timing = _known_profile(profile), _known_timing(timing)
         self._base_parent = base_dir
         self._profile = profile
         self._timing = timing
@@ -258,13 +274,9 @@ class EmbeddedStack:
         """A fresh service process (fresh breakers) on the same database, emulators and proxies."""
         assert self.info is not None
         if profile is not None:
-            if profile not in PROFILES:
-                raise StackError(f"unknown profile {profile!r}")
-            self.info.profile = profile
+            self.info.profile = _known_profile(profile)
         if timing is not None:
-            if timing not in TIMINGS:
-                raise StackError(f"unknown timing preset {timing!r}")
-            self.info.timing = timing
+            self.info.timing = _known_timing(timing)
         if env is not None:
             self._service_env = dict(env)
         self.stop_service()

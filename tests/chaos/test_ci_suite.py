@@ -1,5 +1,5 @@
 """The `ci` suite on one session stack: every scenario passes on the gated `hardened` profile, the
-`report` profile shows the report's known defects as findings (and nothing else), the claims audit
+`as_written` profile shows the report's known defects as findings (and nothing else), the claims audit
 tells the profiles apart, and real-stack proofs show checks turn to fail when what they guard breaks."""
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ REPORT_FINDINGS = {
 
 @pytest.mark.parametrize("name", sorted(REPORT_FINDINGS))
 def test_the_report_profile_fails_on_its_known_defects_and_nothing_else(chaos_target, name):
-    result = run_once(chaos_target, name, "report")
+    result = run_once(chaos_target, name, "as_written")
     assert result.error is None, result.error
     assert result.outcome == "failed", failed_checks(result)
     must, may = REPORT_FINDINGS[name]
@@ -61,19 +61,19 @@ def test_the_report_profile_fails_on_its_known_defects_and_nothing_else(chaos_ta
 
 
 def test_claims_audit_tells_the_profiles_apart(chaos_target):
-    results = [run_once(chaos_target, "retry_backoff", p) for p in ("hardened", "report")]
+    results = [run_once(chaos_target, "retry_backoff", p) for p in ("hardened", "as_written")]
     claims = {(c.key, c.profile): c for c in audit(results)}
     assert claims["retries", "hardened"].held, claims["retries", "hardened"].evidence
-    report_retries = claims["retries", "report"]
+    report_retries = claims["retries", "as_written"]
     assert report_retries.measured and report_retries.held is False, report_retries.evidence
 
 
 def test_specific_503_claim_is_not_held_for_the_report_profile_and_held_for_hardened(chaos_target):
     results = [run_once(chaos_target, name, profile) for name in ("fal_down", "storage_down")
-               for profile in ("hardened", "report")]
+               for profile in ("hardened", "as_written")]
     claims = {(c.key, c.profile): c for c in audit(results)}
     assert claims["specific_503s", "hardened"].held is True, claims["specific_503s", "hardened"].evidence
-    assert claims["specific_503s", "report"].held is False, claims["specific_503s", "report"].evidence
+    assert claims["specific_503s", "as_written"].held is False, claims["specific_503s", "as_written"].evidence
 
 
 def variant(name: str, **service_env: str):

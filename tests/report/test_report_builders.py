@@ -175,12 +175,12 @@ def test_waterfall_svg_has_a_bar_per_span_and_a_mark_per_retry():
 
 def test_claims_table_has_a_row_per_claim_and_a_column_per_profile():
     claims = [{"claim": c, "profile": p, "held": held, "measured": measured, "evidence": f"{c}/{p}"}
-              for c, p, held, measured in [("A", "report", False, True), ("A", "hardened", True, True),
-                                           ("B", "report", False, False), ("B", "hardened", True, True),
-                                           ("C", "report", "inconclusive", True), ("C", "hardened", None, False)]]
+              for c, p, held, measured in [("A", "as_written", False, True), ("A", "hardened", True, True),
+                                           ("B", "as_written", False, False), ("B", "hardened", True, True),
+                                           ("C", "as_written", "inconclusive", True), ("C", "hardened", None, False)]]
     table = ET.fromstring(claims_table(claims).replace("&nbsp;", " "))
     header, *rows = table.findall("tr")
-    assert [th.text for th in header] == ["claim", "report profile", "hardened profile"]
+    assert [th.text for th in header] == ["claim", "as_written profile", "hardened profile"]
     cells = [[td.find("span").text if td.find("span") is not None else td.text for td in row] for row in rows]
     assert cells == [["A", "not held", "held"], ["B", "not measured", "held"],
                      ["C", "inconclusive", "not measured"]]

@@ -1,5 +1,5 @@
 """Each 503 reason, produced by a real fault, answers with the report's exact sentence, Retry-After and
-the reason header; the report profile maps errors by message text, the hardened one by type."""
+the reason header; the as_written profile maps errors by message text, the hardened one by type."""
 
 from __future__ import annotations
 
@@ -46,15 +46,15 @@ async def block_database(postgres_server, database_url: str) -> None:
         await admin.close()
 
 
-# (profile, what breaks, the reason the client sees). The report profile's substring mapping calls
+# (profile, what breaks, the reason the client sees). The as_written profile's substring mapping calls
 # storage and FAL outages database outages, because their error text says "connection".
 OUTAGES = [
     ("hardened", "storage", Reason.STORAGE_UNAVAILABLE),
     ("hardened", "fal", Reason.FAL_UNAVAILABLE),
     ("hardened", "database", Reason.DATABASE_UNAVAILABLE),
-    ("report", "storage", Reason.DATABASE_UNAVAILABLE),
-    ("report", "fal", Reason.DATABASE_UNAVAILABLE),
-    ("report", "database", Reason.DATABASE_UNAVAILABLE),
+    ("as_written", "storage", Reason.DATABASE_UNAVAILABLE),
+    ("as_written", "fal", Reason.DATABASE_UNAVAILABLE),
+    ("as_written", "database", Reason.DATABASE_UNAVAILABLE),
 ]
 
 
@@ -74,7 +74,7 @@ async def test_dependency_outage_maps_to_reason(start_service, fal_emulator, sto
     assert f'genchaos_http_503_total{{reason="{reason.value}"}}' in metrics
 
 
-@pytest.mark.parametrize(("profile", "threshold"), [("report", 1), ("hardened", 2)])
+@pytest.mark.parametrize(("profile", "threshold"), [("as_written", 1), ("hardened", 2)])
 async def test_open_breaker_refuses_with_high_load(start_service, fal_emulator, profile, threshold):
     await fal_emulator.set_behaviour(submit_error_rate=1.0)
     async with start_service(profile=profile, breaker_failure_threshold=threshold,

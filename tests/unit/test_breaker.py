@@ -50,9 +50,9 @@ def open_breaker(breaker: CircuitBreaker) -> None:
     assert breaker.state is OPEN
 
 
-REPORT = BreakerPolicy.report(failure_threshold=5, recovery_timeout_s=30.0)
+REPORT = BreakerPolicy.as_written(failure_threshold=5, recovery_timeout_s=30.0)
 HARDENED = BreakerPolicy.hardened(failure_threshold=5, recovery_timeout_s=30.0, half_open_max_calls=2)
-BOTH = pytest.mark.parametrize("policy", [REPORT, HARDENED], ids=["report", "hardened"])
+BOTH = pytest.mark.parametrize("policy", [REPORT, HARDENED], ids=["as_written", "hardened"])
 
 
 @BOTH
@@ -398,7 +398,7 @@ class BreakerMachine(RuleBasedStateMachine):
 
 
 class ReportBreakerMachine(BreakerMachine):
-    policy = BreakerPolicy.report(failure_threshold=2, recovery_timeout_s=RECOVERY_S)
+    policy = BreakerPolicy.as_written(failure_threshold=2, recovery_timeout_s=RECOVERY_S)
 
 
 class HardenedBreakerMachine(BreakerMachine):

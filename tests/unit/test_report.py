@@ -29,8 +29,8 @@ def result(profile: str, opened: bool):
     return judge(SCENARIO, obs)
 
 
-def write(tmp_path, traces_file=None, gate=("report", "hardened")):
-    results = [result("report", opened=False), result("hardened", opened=True)]
+def write(tmp_path, traces_file=None, gate=("as_written", "hardened")):
+    results = [result("as_written", opened=False), result("hardened", opened=True)]
     return write_reports(tmp_path / "out", results, audit(results), list(gate), traces_file)
 
 
@@ -39,9 +39,9 @@ def test_report_json_has_the_contract_shape(tmp_path):
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["verdict"] == "fail"
     assert [(s["name"], s["profile"], s["verdict"]) for s in report["scenarios"]] == [
-        ("fal_down", "report", "fail"), ("fal_down", "hardened", "pass")]
+        ("fal_down", "as_written", "fail"), ("fal_down", "hardened", "pass")]
     scenario = report["scenarios"][0]
-    assert report["schema_version"] == 2
+    assert report["schema_version"] == 3 and report["profile_aliases"] == {"report": "as_written"}
     assert {"name", "passed", "expected", "observed", "status", "n", "interval"} <= scenario["checks"][0].keys()
     assert scenario["outcome"] == "failed" and scenario["gated"] is True
     metrics = scenario["metrics"]
@@ -50,7 +50,7 @@ def test_report_json_has_the_contract_shape(tmp_path):
         assert isinstance(metrics[key], kind), key
     assert metrics["time_to_open_s"] is None and isinstance(metrics["recovery_s"], float)
     assert {"claim", "profile", "held", "evidence"} <= report["claims"][0].keys()
-    assert {c["profile"] for c in report["claims"]} == {"report", "hardened"}
+    assert {c["profile"] for c in report["claims"]} == {"as_written", "hardened"}
 
 
 def test_gating_on_the_passing_profile_passes(tmp_path):
@@ -62,7 +62,7 @@ def test_junit_has_one_case_per_scenario_and_profile_with_expected_vs_observed(t
     root = ET.parse(tmp_path / "out" / "junit.xml").getroot()
     cases = root.findall(".//testcase")
     assert [(c.get("classname"), c.get("name")) for c in cases] == [
-        ("genchaos.report", "fal_down"), ("genchaos.hardened", "fal_down")]
+        ("genchaos.as_written", "fal_down"), ("genchaos.hardened", "fal_down")]
     failure = cases[0].find("failure")
     assert "breaker_opened: not held, expected == True, observed False" in failure.text
     assert cases[1].find("failure") is None and root.get("failures") == "1"
@@ -72,7 +72,7 @@ def test_junit_has_one_case_per_scenario_and_profile_with_expected_vs_observed(t
 def test_junit_shows_an_ungated_profiles_findings_as_skipped_not_failed(tmp_path):
     write(tmp_path, gate=("hardened",))
     root = ET.parse(tmp_path / "out" / "junit.xml").getroot()
-    report_case = root.find(".//testcase[@classname='genchaos.report']")
+    report_case = root.find(".//testcase[@classname='genchaos.as_written']")
     assert report_case.find("failure") is None
     assert "not gated" in report_case.find("skipped").get("message")
     assert root.get("failures") == "0" and root.get("skipped") == "1"

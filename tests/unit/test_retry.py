@@ -54,8 +54,8 @@ def is_unavailable(error: BaseException) -> bool:
 
 
 def test_report_schedule_is_a_fixed_five_seconds_despite_the_exponential_claim() -> None:
-    assert backoff_schedule(RetryPolicy.report(attempts=3, base_delay_s=5.0)) == [5.0, 5.0]
-    assert backoff_schedule(RetryPolicy.report(attempts=1, base_delay_s=5.0)) == []
+    assert backoff_schedule(RetryPolicy.as_written(attempts=3, base_delay_s=5.0)) == [5.0, 5.0]
+    assert backoff_schedule(RetryPolicy.as_written(attempts=1, base_delay_s=5.0)) == []
 
 
 @given(
@@ -98,7 +98,7 @@ async def test_retries_until_success_and_reports_each_retry() -> None:
     reported: list[tuple[int, float, str]] = []
     operation = Flaky(Unavailable("first"), Unavailable("second"))
     retrying = build_retrying(
-        RetryPolicy.report(attempts=3, base_delay_s=5.0),
+        RetryPolicy.as_written(attempts=3, base_delay_s=5.0),
         retry_on=is_unavailable,
         on_retry=lambda attempt, sleep_s, error: reported.append((attempt, sleep_s, str(error))),
         sleep=time.sleep,
@@ -113,7 +113,7 @@ async def test_retries_until_success_and_reports_each_retry() -> None:
 async def test_gives_up_after_the_attempts_and_raises_the_last_error() -> None:
     time = FakeTime()
     operation = Flaky(Unavailable("1"), Unavailable("2"), Unavailable("3"), Unavailable("4"))
-    retrying = build_retrying(RetryPolicy.report(3, 5.0), retry_on=is_unavailable, sleep=time.sleep, clock=time.clock)
+    retrying = build_retrying(RetryPolicy.as_written(3, 5.0), retry_on=is_unavailable, sleep=time.sleep, clock=time.clock)
     with pytest.raises(Unavailable, match="3"):
         await retrying(operation)
     assert operation.calls == 3
@@ -122,7 +122,7 @@ async def test_gives_up_after_the_attempts_and_raises_the_last_error() -> None:
 async def test_a_non_retryable_error_is_raised_at_once() -> None:
     time = FakeTime()
     operation = Flaky(ValueError("bad prompt"))
-    retrying = build_retrying(RetryPolicy.report(3, 5.0), retry_on=is_unavailable, sleep=time.sleep, clock=time.clock)
+    retrying = build_retrying(RetryPolicy.as_written(3, 5.0), retry_on=is_unavailable, sleep=time.sleep, clock=time.clock)
     with pytest.raises(ValueError, match="bad prompt"):
         await retrying(operation)
     assert operation.calls == 1
@@ -132,7 +132,7 @@ async def test_a_non_retryable_error_is_raised_at_once() -> None:
 async def test_cancellation_is_never_retried() -> None:
     time = FakeTime()
     operation = Flaky(asyncio.CancelledError())
-    retrying = build_retrying(RetryPolicy.report(3, 5.0), retry_on=lambda _: True, sleep=time.sleep, clock=time.clock)
+    retrying = build_retrying(RetryPolicy.as_written(3, 5.0), retry_on=lambda _: True, sleep=time.sleep, clock=time.clock)
     with pytest.raises(asyncio.CancelledError):
         await retrying(operation)
     assert operation.calls == 1
@@ -195,7 +195,7 @@ async def test_an_exhausted_budget_stops_retrying_and_raises_the_last_error() ->
 async def test_every_first_attempt_earns_retry_budget() -> None:
     time = FakeTime()
     budget = RetryBudget(ratio=0.5, min_retries_per_s=0.0, ttl_s=10.0, clock=time.clock)
-    retrying = build_retrying(RetryPolicy.report(2, 0.0), retry_on=is_unavailable, budget=budget, sleep=time.sleep)
+    retrying = build_retrying(RetryPolicy.as_written(2, 0.0), retry_on=is_unavailable, budget=budget, sleep=time.sleep)
     for _ in range(4):
         assert await retrying(Flaky()) == "ok"
     assert [budget.try_spend_retry() for _ in range(3)] == [True, True, False]

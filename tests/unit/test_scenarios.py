@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -40,7 +42,7 @@ def test_catalogue_has_every_required_scenario_and_the_ci_suite_is_fast():
     assert 5 <= len(ci) < len(catalogue)
     assert all(s.timing == "fast" and s.load.duration_s <= 17 for s in ci)
     real = catalogue["breaker_recovery_real_timing"]
-    assert real.timing == "report" and "recovery_30s" in real.evidence
+    assert real.timing == "real" and "recovery_30s" in real.evidence
 
 
 def test_a_valid_file_loads_with_fault_timeline_and_scoped_checks(tmp_path):
@@ -165,12 +167,23 @@ def test_a_fault_is_shown_active_exactly_while_it_is_held():
     assert (window.dependency, window.kind, window.proxy_bytes) == ("database", "latency", 0.0)
 
 
-def test_the_harness_names_exactly_the_profiles_and_timings_the_service_accepts():
-    """The harness cannot import the service's internals at run time; this ties its names to the owner's."""
-    from typing import get_args
+def test_the_old_report_names_still_read_as_as_written_and_real(tmp_path):
+    """Scenario files, the CLI, stack files and the service's environment written before the rename keep
+    working: 'report' reads as the as_written profile and as the real timing preset."""
+    from chaos.stack.embedded import StackInfo
+    from service.settings import Settings
 
-    from chaos.stack.embedded import PROFILES, TIMINGS
-    from service.settings import TIMING_PRESETS, Profile, Timing
-
-    assert set(PROFILES) == set(get_args(Profile))
-    assert set(TIMINGS) == set(get_args(Timing)) == set(TIMING_PRESETS)
+    old = load_scenario(write(tmp_path, VALID + "profiles: [report]\ntiming: report\n"))
+    assert (old.profiles, old.timing) == (["as_written"], "real")
+    args = parse(["run", "--scenario", "baseline", "--profile", "report", "--gate", "report"])
+    assert (args.profile, args.gate) == ("as_written", "as_written")
+    settings = Settings(database_url="postgresql://x/y", supabase_url="http://x", supabase_service_key="k",
+                        supabase_jwt_secret="s" * 32, supabase_jwt_issuer="i", profile="report", timing="report")
+    assert (settings.profile, settings.timing, settings.breaker_recovery_timeout_s) == ("as_written", "real", 30.0)
+    stack_file = tmp_path / "stack.json"
+    stack_file.write_text(json.dumps(dict.fromkeys(
+        [f.name for f in dataclasses.fields(StackInfo) if f.default is dataclasses.MISSING
+         and f.default_factory is dataclasses.MISSING], "x") | {"profile": "report", "timing": "report"}))
+    assert (StackInfo.load(stack_file).profile, StackInfo.load(stack_file).timing) == ("as_written", "real")
+    with pytest.raises(ScenarioError, match="profiles"):
+        load_scenario(write(tmp_path, VALID + "profiles: [reprot]\n"))

@@ -189,7 +189,7 @@ def test_a_sliding_window_catches_a_dip_the_average_hides():
 
 def test_checks_can_be_limited_to_one_profile():
     s = scenario([{"metric": "success_rate", "min": 0.99, "profiles": ["hardened"]}])
-    bad = observation([refused(1.0)], windows=(), profile="report")
+    bad = observation([refused(1.0)], windows=(), profile="as_written")
     assert judge(s, bad).checks == []
 
 
@@ -207,11 +207,11 @@ def fal_submissions(delays: list[float], generations: int = 4) -> list[dict]:
 def test_retry_claim_holds_for_exponential_backoff_and_fails_for_a_fixed_delay():
     s = scenario([{"metric": "max_fal_submissions_per_generation", "equals": 3}], evidence=["retries"])
     exponential = judge(s, observation([ok(0)], windows=(), fal_log=fal_submissions([0.2, 0.4])))
-    fixed = judge(s, observation([ok(0)], windows=(), fal_log=fal_submissions([0.2, 0.2]), profile="report"))
+    fixed = judge(s, observation([ok(0)], windows=(), fal_log=fal_submissions([0.2, 0.2]), profile="as_written"))
     assert exponential.verdict == "pass" and fixed.verdict == "pass"
     claims = {c.profile: c for c in audit([exponential, fixed]) if c.key == "retries"}
     assert claims["hardened"].held
-    assert not claims["report"].held and "x1.00" in claims["report"].evidence
+    assert not claims["as_written"].held and "x1.00" in claims["as_written"].evidence
     assert exponential.metrics["retry_gaps_s"] == pytest.approx([0.2, 0.4])
 
 
@@ -239,23 +239,23 @@ def test_steady_state_and_auth_claims():
     good = judge(s, observation(HEALTHY_RUN))
     unauthorised = [RequestRecord(t=0.3 + t / 100, status=401, latency_s=0.01, trace_id="a", detail="Invalid token")
                     for t in range(5)]
-    bad = judge(s, observation([*HEALTHY_RUN, *unauthorised], profile="report"))
+    bad = judge(s, observation([*HEALTHY_RUN, *unauthorised], profile="as_written"))
     plenty = judge(s, observation([ok(t / 100) for t in range(900)], windows=(), profile="as_measured"))
     claims = {(c.key, c.profile): c for c in audit([good, bad, plenty])}
     assert claims[("valid_tokens", "hardened")].held is True
-    assert claims[("valid_tokens", "report")].held is False
+    assert claims[("valid_tokens", "as_written")].held is False
     # 55 flawless steady requests cannot show 99.5%: inconclusive, with the n that would decide it.
     assert claims[("steady_state", "hardened")].held == "inconclusive" and "n needed" in claims[("steady_state", "hardened")].evidence
-    assert claims[("steady_state", "report")].held is False  # 5 failures in 60 steady requests
+    assert claims[("steady_state", "as_written")].held is False  # 5 failures in 60 steady requests
     assert claims[("steady_state", "as_measured")].held is True  # 900 of 900
 
 
 def test_overall_verdict_only_looks_at_gated_profiles():
     s = scenario([{"metric": "success_rate", "min": 0.99}])
     passing = judge(s, observation([ok(1 + t / 10) for t in range(400)], windows=()))
-    failing = judge(s, observation([refused(1 + t / 10) for t in range(5)], windows=(), profile="report"))
+    failing = judge(s, observation([refused(1 + t / 10) for t in range(5)], windows=(), profile="as_written"))
     assert overall_verdict([passing, failing], ["hardened"]) == "pass"
-    assert overall_verdict([passing, failing], ["report", "hardened"]) == "fail"
+    assert overall_verdict([passing, failing], ["as_written", "hardened"]) == "fail"
     assert overall_verdict([], ["hardened"]) == "fail"
     assert overall_verdict([passing], ["hardened"], failed_claims=1) == "fail"
 
