@@ -275,6 +275,11 @@ class HardenedProfile(ResilienceProfile):
         except BreakerOpenError:
             record_rejected(self.deps.metrics, "fal", "submit")
             raise
+        except fal_client.FalClientHTTPError as error:
+            if error.status_code in (401, 403):  # not an outage: no retry, no strike, and say so
+                raise GenerationFailed(f"FAL refused the service's API key (HTTP {error.status_code}); "
+                                       "check FAL_KEY") from error
+            raise
 
     async def _usable_request(self, job: FalJob) -> str:
         """The stored fal request if fal still knows it; otherwise a new one, stored before it is polled."""

@@ -103,6 +103,10 @@ def _fal_behaviour(obs: Observation, window: FaultWindow) -> FaultEffect:
         stuck = [j for j in fal_log.stuck_jobs(obs) if window.start <= j.submitted < window.end]
         evidence.append(f"{len(stuck)} FAL jobs stuck")
         shown |= bool(stuck)
+    if "key_revoked" in fields:
+        refused = fal_log.refused_key_calls(obs, window.start, window.end)
+        evidence.append(f"FAL refused the key on {refused} calls")
+        shown |= refused > 0
     if "job_failure_rate" in fields:
         failed = sum(r.final_status == "failed" for r in _during(obs, window))
         evidence.append(f"{failed} generations failed")

@@ -152,6 +152,17 @@ def faulted_calls(obs: Observation) -> int:
     return sum(int(e.get("status") or 0) in (429, 500, 502, 503, 504) for e in obs.fal_log)
 
 
+def refused_key_calls(obs: Observation, start: float = float("-inf"), end: float = float("inf")) -> int:
+    """FAL calls answered 401 between ``start`` and ``end``: FAL refused the service's API key."""
+    return sum(int(e.get("status") or 0) == 401 and start <= e["t"] < end for e in obs.fal_log)
+
+
+def key_refusal_windows(obs: Observation) -> list[tuple[float, float]]:
+    """The (start, end) of every fault that revoked the service's FAL key."""
+    return [(w.start, w.end) for w in obs.fault_windows
+            if w.proxy is None and w.attributes.get("key_revoked")]
+
+
 @dataclass(frozen=True)
 class StuckJob:
     request_id: str

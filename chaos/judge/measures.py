@@ -212,12 +212,23 @@ def run_metrics(obs: Observation) -> dict[str, Any]:
         "forged_tokens_accepted": len(obs.accepted_forgeries),
         "fal_faulted_calls": fal_log.faulted_calls(obs),
         "stuck_fal_jobs": len(stuck),
+        "fal_refused_key_calls": fal_log.refused_key_calls(obs),
+        "unexplained_key_failures": _unexplained_key_failures(obs),
         "unabandoned_stuck_jobs": len(fal_log.unabandoned(stuck, timings.get("fal_attempt_timeout_s", 300.0))),
         "longest_stuck_job_s": max((j.last_call - j.submitted for j in stuck), default=None),
         **{f"{dependency}_timeouts": counted(obs, dependency, "timeout") for dependency in ("fal", "storage", "database")},
         "breaker_states": breaker_states(obs),
         "exemplar_candidates": exemplar_candidates(obs, by_generation),
     }
+
+
+def _unexplained_key_failures(obs: Observation) -> int:
+    """Generations that failed while FAL refused the key (or within settle_s after) whose error does not
+    say the key was the problem: the user and the operator must be told why, not "FAL is down"."""
+    windows = fal_log.key_refusal_windows(obs)
+    return sum(r.final_status == "failed" and "key" not in (r.error or "").lower()
+               and any(start <= (r.terminal_t or r.t) and r.t < end + obs.settle_s for start, end in windows)
+               for r in obs.requests)
 
 
 def _arrival_gap_s(obs: Observation) -> float:

@@ -79,6 +79,14 @@ DEFECTS: tuple[Defect, ...] = (
         new="return error.status_code >= 400 and error.status_code not in (408, 429)",
         scenarios=("retry_backoff", "fal_http_500"),
     ),
+    Defect(
+        name="refused_key_is_an_outage",
+        breaks="a FAL 401 counts as FAL being down: retried three times, a strike against the breaker",
+        file="resilience.py",
+        old="return 400 <= error.status_code < 500 and error.status_code not in (408, 429)",
+        new="return 400 <= error.status_code < 500 and error.status_code not in (401, 408, 429)",
+        scenarios=("fal_key_revoked",),
+    ),
     # --- timeouts ----------------------------------------------------------------------------
     Defect(
         name="fal_attempt_timeout_ignored",

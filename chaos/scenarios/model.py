@@ -86,6 +86,7 @@ class FalBehaviour(_Strict):
     ingress_error_status: Literal[502, 503, 504] | None = None
     stuck_rate: float | None = Field(None, ge=0, le=1)
     job_failure_rate: float | None = Field(None, ge=0, le=1)
+    key_revoked: bool | None = None
 
     def fields(self) -> dict[str, float]:
         return self.model_dump(exclude_none=True)

@@ -148,7 +148,8 @@ class EmbeddedStack:
 
         fal_port, storage_port = free_port(), free_port()
         fal = self._spawn("fal-emulator", ["-m", "chaos.emulators.fal", "--host", "127.0.0.1", "--port", str(fal_port),
-                                           "--certfile", str(tls.server_cert), "--keyfile", str(tls.server_key)])
+                                           "--certfile", str(tls.server_cert), "--keyfile", str(tls.server_key),
+                                           f"--key={FAL_KEY}"])
         storage = self._spawn("storage-emulator", ["-m", "chaos.emulators.storage", "--host", "127.0.0.1",
                                                    "--port", str(storage_port), "--data-dir", str(self._root / "storage"),
                                                    # `=` keeps a secret that starts with "-" from reading as a flag
@@ -226,10 +227,11 @@ class EmbeddedStack:
             **self._service_env,
         }
 
-    def start_service(self) -> StackInfo:
-        """Start the service on a new free port and wait until it is ready."""
+    def start_service(self, port: int | None = None) -> StackInfo:
+        """Start the service on ``port`` (default: a new free port) and wait until it is ready; a load
+        generator that keeps its target across a restart passes the port the service had."""
         assert self.info is not None
-        port = free_port()
+        port = port or free_port()
         env, cwd = self.service_environment(), None
         if self.service_root is not None:
             cwd = Path(self.service_root).resolve()

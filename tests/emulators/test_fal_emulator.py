@@ -112,6 +112,23 @@ def test_missing_or_malformed_key_is_401_in_fal_shape(fal_emulator: FalEmulator)
     assert [entry["status"] for entry in fal_emulator.requests("submit")] == [401, 401, 401]
 
 
+async def test_only_the_configured_key_is_accepted_and_a_revoked_key_is_refused_until_restored() -> None:
+    transport = httpx.ASGITransport(app=create_app(api_key="id:secret"))
+    async with httpx.AsyncClient(transport=transport, base_url="https://fal.test") as client:
+        async def submit(key: str) -> int:
+            return (await client.post("/fal-ai/flux/dev", json={}, headers={"Authorization": f"Key {key}"})).status_code
+
+        assert [await submit("id:secret"), await submit("id:other"), await submit("other:secret")] == [200, 401, 401]
+        await client.put("/_emulator/behaviour", json={"key_revoked": True})
+        refused = await client.post("/fal-ai/flux/dev", json={}, headers={"Authorization": "Key id:secret"})
+        assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
+        await client.put("/_emulator/behaviour", json={"key_revoked": False})
+        assert await submit("id:secret") == 200
+    open_transport = httpx.ASGITransport(app=create_app())
+    async with httpx.AsyncClient(transport=open_transport, base_url="https://fal.test") as client:
+        assert (await client.post("/fal-ai/flux/dev", json={}, headers={"Authorization": "Key any"})).status_code == 200
+
+
 def test_unknown_request_id_is_404(fal_emulator: FalEmulator) -> None:
     outcome = fal_emulator.run_client("""
         async def main():

@@ -3,6 +3,8 @@ turns to fail (or inconclusive) when the thing it guards is broken or unproven."
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from chaos.judge.attribution import SENTENCES_503
@@ -264,3 +266,26 @@ def test_percentile_is_nearest_rank():
     assert percentile([], 50) is None
     assert percentile([3, 1, 2, 4], 50) == 2
     assert percentile(range(1, 101), 99) == 99
+
+
+def test_a_refused_key_must_be_shown_by_fal_and_named_in_every_failure_it_causes():
+    def failed(t: float, error: str) -> RequestRecord:
+        return RequestRecord(t=t, status=202, latency_s=0.01, trace_id=f"{t}", generation_id=f"g{t}",
+                             final_status="failed", terminal_t=t + 0.1, error=error)
+
+    s = scenario([{"metric": "unexplained_key_failures", "max": 0}],
+                 [{"at": 2, "for": 3, "fal": {"key_revoked": True}}])
+    revoked = [FaultWindow(2.0, 5.0, "FAL key_revoked=True", "fal", "key_revoked", None, {"key_revoked": True})]
+    refusals = [{"t": 2.5, "kind": "submit", "status": 401, "path": "/fal-ai/flux/dev", "generation_id": "g2.5"}]
+    healthy = [ok(t / 10) for t in range(15)]
+
+    def run(error: str, fal_log=refusals):
+        obs = observation([*healthy, failed(2.5, error)], windows=(), fal_log=fal_log)
+        return judge(s, dataclasses.replace(obs, fault_windows=revoked))
+
+    named = run("FAL refused the service's API key (HTTP 401); check FAL_KEY")
+    assert named.outcome == "passed" and named.metrics["fal_refused_key_calls"] == 1
+    vague = run("FalClientHTTPError: Unauthorized")
+    assert vague.verdict == "fail" and vague.metrics["unexplained_key_failures"] == 1
+    unseen = run("FAL refused the service's API key (HTTP 401)", fal_log=[])
+    assert unseen.outcome == "invalid"  # FAL never refused anything: the fault did not take

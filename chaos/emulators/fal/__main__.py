@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from chaos.emulators.fal.app import create_app
@@ -23,9 +24,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--certfile", type=_readable_file, required=True, help="PEM server certificate chain")
     parser.add_argument("--keyfile", type=_readable_file, required=True, help="PEM private key of the certificate")
     parser.add_argument("--seed", type=int, default=None, help="seed of the fault generator (reproducible runs)")
+    parser.add_argument("--key", default=os.environ.get("GENCHAOS_FAL_EMULATOR_KEY"),
+                        help="the only API key accepted (default: $GENCHAOS_FAL_EMULATOR_KEY; unset: any key)")
     args = parser.parse_args(argv)
     serve(
-        create_app(args.seed),
+        create_app(args.seed, args.key),
         args.host,
         args.port,
         ssl_certfile=str(args.certfile),

@@ -12,6 +12,7 @@ import functools
 import json
 import random
 import re
+import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -51,8 +52,9 @@ Handler = Callable[["Emulator", Request], Awaitable[Response]]
 class Emulator:
     """The state of one emulator: behaviour, its one random generator, jobs and the request log."""
 
-    def __init__(self, seed: int | None) -> None:
+    def __init__(self, seed: int | None, api_key: str | None = None) -> None:
         self.start_seed = seed
+        self.api_key = api_key
         self.jobs = JobStore()
         self.request_log = RequestLog()
         self.reset()
@@ -112,8 +114,18 @@ def _base_url(request: Request) -> str:
     return f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}/"
 
 
-def _has_key(request: Request) -> bool:
-    return re.fullmatch(r"Key \S+", request.headers.get("authorization", "")) is not None
+def _key_refusal(emulator: Emulator, request: Request) -> Response | None:
+    """fal's 401 for a call without a key, with a key other than the emulator's, or while the key is
+    revoked (the ``key_revoked`` behaviour); None when the call may go on."""
+    match = re.fullmatch(r"Key (\S+)", request.headers.get("authorization", ""))
+    if match is None:
+        detail = "Authentication is required: send 'Authorization: Key <key>'"
+    elif emulator.behaviour.key_revoked or (emulator.api_key is not None
+                                            and not secrets.compare_digest(match[1], emulator.api_key)):
+        detail = "Invalid API key: the key is unknown or has been revoked"
+    else:
+        return None
+    return fal_error(401, detail, _new_request_id(), "unauthorized")
 
 
 def protocol_call(kind: str, *, queue: bool = True) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
@@ -130,9 +142,8 @@ def protocol_call(kind: str, *, queue: bool = True) -> Callable[[Handler], Calla
                 await asyncio.sleep(emulator.behaviour.latency_s)
             if queue and emulator.chance(emulator.behaviour.ingress_error_rate):
                 response: Response = ingress_error(emulator.behaviour.ingress_error_status)
-            elif queue and not _has_key(request):
-                response = fal_error(401, "Authentication is required: send 'Authorization: Key <key>'",
-                                     _new_request_id(), "unauthorized")
+            elif queue and (refusal := _key_refusal(emulator, request)) is not None:
+                response = refusal
             else:
                 response = await handler(emulator, request)
             emulator.request_log.record(
@@ -279,9 +290,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return fal_error(exc.status_code, exc.detail, _new_request_id())
 
 
-def create_app(seed: int | None = None) -> Starlette:
-    """The emulator as an ASGI app; ``seed`` makes its fault decisions reproducible."""
-    emulator = Emulator(seed)
+def create_app(seed: int | None = None, api_key: str | None = None) -> Starlette:
+    """The emulator as an ASGI app; ``seed`` makes its fault decisions reproducible; with ``api_key``
+    only that key is accepted (as fal does), without it any key is."""
+    emulator = Emulator(seed, api_key)
     app = Starlette(
         routes=[
             admin_routes(emulator.request_log, emulator.reset, Route("/behaviour", behaviour, methods=["GET", "PUT"])),

@@ -29,6 +29,7 @@ class Behaviour(BaseModel):
     ingress_error_status: Literal[502, 503, 504] = 503
     stuck_rate: Rate = 0.0
     job_failure_rate: Rate = 0.0
+    key_revoked: bool = False  # every queue call answers 401, as fal does for a revoked key
     seed: int | None = None
 
     def updated(self, changes: Any) -> Behaviour:
