@@ -47,3 +47,19 @@ def test_workflow_runs_the_chaos_suite_uploads_the_report_and_runs_the_tests():
     assert [runs[i].strip() for i in order] == ["make run", "make test"]
     assert order[0] < steps.index(upload) < order[1]
     assert job["env"]["GENCHAOS_REQUIRE_TOOLS"] == "1"
+
+
+def test_pull_requests_are_compared_with_the_baseline_main_keeps():
+    (job,) = yaml.safe_load(WORKFLOW.read_text())["jobs"].values()
+    steps = job["steps"]
+    save = next(step for step in steps if step.get("uses", "").startswith("actions/cache/save"))
+    restore = next(step for step in steps if step.get("uses", "").startswith("actions/cache/restore"))
+    assert "refs/heads/main" in save["if"] and "pull_request" in restore["if"]
+    assert save["with"]["path"] == restore["with"]["path"] == "baseline/report.json"
+    assert restore["with"]["restore-keys"] == save["with"]["key"].split("$")[0]
+    (compare,) = [step for step in steps if "genchaos diff" in step.get("run", "")]
+    assert "pull_request" in compare["if"] and "!cancelled()" in compare["if"]
+    assert ("genchaos diff baseline/report.json reports/latest/report.json --markdown >> \"$GITHUB_STEP_SUMMARY\""
+            in compare["run"])
+    assert "::notice" in compare["run"]  # a first run, without a baseline, passes with a notice
+    assert steps.index(restore) < steps.index(compare)
