@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from chaos.commands import load, run, scenarios, toxiproxy, up
+from chaos.commands import diff, load, run, scenarios, soak, toxiproxy, up
 
-COMMANDS = (up, run, load, toxiproxy, scenarios)
+COMMANDS = (up, run, load, toxiproxy, scenarios, diff, soak)
 
 
 def build_parser() -> argparse.ArgumentParser:

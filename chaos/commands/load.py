@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import re
 import signal
@@ -21,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from chaos.commands.signals import exit_cleanly_on_sigterm
+from chaos.run.locust_command import locust_command, locustfile
 from chaos.scenarios.catalogue import ScenarioError, load_catalogue, load_scenario, select
 from chaos.scenarios.model import Scenario
 from chaos.stack.embedded import EmbeddedStack, StackInfo
@@ -80,38 +80,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def _locustfile() -> Path:
-    """loadtests/locustfile.py wherever the project is installed, found without importing Locust."""
-    spec = importlib.util.find_spec("loadtests")
-    if spec is None or not spec.submodule_search_locations:
-        raise StackError("the loadtests package is not installed next to chaos")
-    return Path(next(iter(spec.submodule_search_locations))) / "locustfile.py"
-
-
 def _scenario(args: argparse.Namespace) -> Scenario | None:
     if args.scenario_file:
         return load_scenario(args.scenario_file)
     if args.scenario:
         return select(load_catalogue(), [args.scenario])[0]
     return None
-
-
-def locust_command(args: argparse.Namespace, stack_file: Path, out: Path) -> list[str]:
-    """The master's (or single runner's) command line."""
-    argv = [sys.executable, "-m", "locust", "-f", str(_locustfile()), "--headless",
-            "--stack-file", str(stack_file), "--summary-file", str(out / "summary.json"),
-            "--csv", str(out / "locust"), "--csv-full-history", "--html", str(out / "report.html")]
-    if args.scenario:
-        argv += ["--scenario", args.scenario]
-    if args.scenario_file:
-        argv += ["--scenario-file", str(args.scenario_file.resolve())]
-    if args.users:
-        argv += ["--users", str(args.users)]
-    if args.spawn_rate:
-        argv += ["--spawn-rate", str(args.spawn_rate)]
-    if args.run_time:
-        argv += ["--run-time", args.run_time]
-    return argv
 
 
 def run(args: argparse.Namespace) -> int:
@@ -169,7 +143,7 @@ def _run_locust(args: argparse.Namespace, stack_file: Path, out: Path, exits: co
         (out / "logs").mkdir(exist_ok=True)
         for index in range(args.workers):
             worker = ChildProcess(f"locust-worker-{index + 1}",
-                                  [sys.executable, "-m", "locust", "-f", str(_locustfile()), "--worker",
+                                  [sys.executable, "-m", "locust", "-f", str(locustfile()), "--worker",
                                    "--master-host", "127.0.0.1", "--master-port", str(port)], log_dir=out / "logs")
             exits.callback(worker.stop)
     # its own session: a Ctrl-C reaches the master through us, once, and the master stops the workers

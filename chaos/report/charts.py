@@ -206,3 +206,33 @@ def scenario_charts(scenario: dict[str, Any]) -> str:
     return (f'<figure class="charts"><figcaption>Requests by send time, per {bucket_s(scenario["timeline"]):g} s'
             f'</figcaption>{rate_chart(scenario, axis)}{latency_chart(scenario, axis)}'
             f'{breaker_chart(scenario, axis)}</figure>')
+
+
+def sample_chart(lines: list[tuple[str, str, list[tuple[float, float | None]]]], axis: TimeAxis, unit: str,
+                 label: str, faults: list[dict[str, Any]] | None = None,
+                 marks: list[tuple[float, str]] | None = None) -> str:
+    """Values sampled over time, one line per (colour, name, [(t, value)]); a None value breaks its line
+    (a restarted process starts a new one). Fault windows are shaded, and each mark (t, title) is a
+    dashed vertical line, as a soak shows its kills."""
+    values = [v for _, _, points in lines for _, v in points if v is not None]
+    ticks = nice_ticks(max(values, default=1.0), max_steps=5)
+    scale_max = ticks[-1]
+    legend = [(colour, name, "line") for colour, name, _ in lines] + [(COLOURS["fault"], "fault window", "box")]
+    body = [_legend(legend), fault_shades({"faults": faults or []}, axis, TOP, PLOT_HEIGHT),
+            _value_axis(TOP, PLOT_HEIGHT, ticks, scale_max, unit),
+            _time_axis_marks(axis, TOP, PLOT_HEIGHT, title=False)]
+    for t, title in marks or []:
+        x = axis.x(t)
+        body.append(f'<line class="mark" x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{TOP + PLOT_HEIGHT}" '
+                    f'stroke="{COLOURS["rate_503"]}" stroke-dasharray="3,3"><title>{escape(title)}</title></line>')
+    for colour, name, points in lines:
+        segments: list[list[str]] = [[]]
+        for t, value in points:
+            if value is None:
+                segments.append([])
+                continue
+            y = TOP + PLOT_HEIGHT - PLOT_HEIGHT * min(value, scale_max) / scale_max
+            segments[-1].append(f"{axis.x(t):.1f},{y:.1f}")
+        body += [f'<polyline class="series" points="{" ".join(s)}" fill="none" stroke="{colour}" stroke-width="2" '
+                 f'stroke-linejoin="round"><title>{escape(name)}</title></polyline>' for s in segments if s]
+    return _svg(TOP + PLOT_HEIGHT + BOTTOM - 14, label, "".join(body))

@@ -10,7 +10,7 @@ from pathlib import Path
 import chaos
 
 ROOT = Path(chaos.__file__).parent
-PIPELINE = ["stack", "scenarios", "run", "judge", "report", "suite", "commands", "plugin", "mutants"]
+PIPELINE = ["stack", "scenarios", "run", "judge", "report", "soak", "suite", "commands", "plugin", "mutants"]
 STANDALONE = {"emulators", "toxiproxy"}
 # The scenario format validates metric, claim and reason names against the judge's vocabulary and
 # toxic types against the Toxiproxy-compatible server's; `genchaos toxiproxy` starts that server.

@@ -1,0 +1,168 @@
+"""One soak: the embedded stack (hardened profile, fast timing) under Locust load, with the rotating
+fault timeline and kill -9 of the service and PostgreSQL in turn, then a drain and the accounting.
+
+Everything the soak starts is stopped, and every temp directory deleted, when it ends or is
+interrupted: the stack, Locust, the sampler and fault threads, and every fault is rolled back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import random
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chaos.run.locust_command import locust_command, locustfile
+from chaos.run.observations import FaultWindow
+from chaos.run.timeline import FaultSession
+from chaos.soak import inventory
+from chaos.soak.growth import Growth, GrowthBounds, judge_growth
+from chaos.soak.kills import Kill, kill
+from chaos.soak.ledger import Ledger, account
+from chaos.soak.resources import ResourceSample, ResourceSampler, stack_processes
+from chaos.soak.rotation import FaultRotation, ci_faults
+from chaos.soak.verdict import Check, checks, held
+from chaos.stack.embedded import EmbeddedStack
+from chaos.stack.faults import FalEmulatorControl, FaultController
+from chaos.stack.processes import ChildProcess
+
+KILL_TARGETS = ("service", "postgres")  # taken in turn
+KILL_JITTER = 0.25  # each gap is kill_every +/- this share, drawn from the seed
+KILL_SETTLE_S = 3.0  # after a killed process is back: pools refill, queued work resumes
+FAL_LOG_READ_EVERY_S = 60.0
+DRAIN_TIMEOUT_S = 90.0  # well past the fast timing's 20 s generation deadline
+LOCUST_EXIT_GRACE_S = 90.0  # Locust lets users finish the generation they follow (30 s), then writes its reports
+ACCEPTED_FILE_ENV = "GENCHAOS_SOAK_ACCEPTED_FILE"  # read by loadtests/accepted_log.py
+
+
+@dataclass(frozen=True)
+class SoakOptions:
+    duration_s: float
+    kill_every_s: float
+    users: int
+    out: Path
+    seed: int
+    bounds: GrowthBounds = field(default_factory=GrowthBounds)
+
+    @property
+    def sample_interval_s(self) -> float:
+        """About 200 samples per run, between one and three seconds apart."""
+        return min(3.0, max(1.0, self.duration_s / 200))
+
+
+@dataclass
+class SoakResult:
+    options: SoakOptions
+    started_at: float
+    drain_s: float
+    ledger: Ledger
+    kills: list[Kill]
+    faults: list[FaultWindow]  # seconds since the start
+    samples: list[ResourceSample]
+    growth: list[Growth]
+    checks: list[Check]
+
+    @property
+    def held(self) -> bool:
+        return held(self.checks)
+
+
+def _locust_argv(options: SoakOptions, stack_file: Path) -> list[str]:
+    args = argparse.Namespace(scenario=None, scenario_file=None, users=options.users, spawn_rate=options.users,
+                              run_time=f"{int(options.duration_s)}s")
+    argv = locust_command(args, stack_file, options.out)
+    argv[argv.index("-f") + 1] += f",{locustfile().with_name('accepted_log.py')}"
+    return argv
+
+
+class _KillSchedule:
+    """When the next kill is due and whom it hits: the service and PostgreSQL in turn, seeded gaps."""
+
+    def __init__(self, every_s: float, seed: int) -> None:
+        self._every_s = every_s
+        self._rng = random.Random(seed)
+        self._count = 0
+        self.due = self._gap()
+
+    def _gap(self) -> float:
+        return self._every_s * self._rng.uniform(1 - KILL_JITTER, 1 + KILL_JITTER)
+
+    def next_target(self, now: float) -> str:
+        target = KILL_TARGETS[self._count % len(KILL_TARGETS)]
+        self._count += 1
+        self.due = now + self._gap()
+        return target
+
+
+def run_soak(options: SoakOptions, log: Callable[[str], None]) -> SoakResult:
+    out = options.out
+    out.mkdir(parents=True, exist_ok=True)
+    accepted_file = out / "accepted.jsonl"
+    accepted_file.unlink(missing_ok=True)
+    with contextlib.ExitStack() as exits:
+        stack = exits.enter_context(EmbeddedStack(profile="hardened", timing="fast"))
+        info = stack.info
+        stack_file = out / "stack.json"
+        info.dump(stack_file)
+        exits.callback(stack_file.unlink, missing_ok=True)
+        log(f"embedded stack up (hardened profile, fast timing): service {info.service_url}")
+
+        fal = FalEmulatorControl(info.fal_admin_url, info.ca_bundle)
+        exits.callback(fal.close)
+        started_at = time.time()
+        rotation = FaultRotation(FaultSession(FaultController(info.toxiproxy_url), fal, clock=time.time),
+                                 ci_faults(), options.seed, log)
+        sampler = ResourceSampler(lambda: stack_processes(stack), started_at, options.sample_interval_s)
+        harvest = inventory.FalLogHarvest(fal)
+        locust = ChildProcess("locust", _locust_argv(options, stack_file), log_dir=out,
+                              env={ACCEPTED_FILE_ENV: str(accepted_file)})
+        exits.callback(locust.stop)
+        sampler.start()
+        exits.callback(sampler.stop)
+        rotation.start()
+        exits.callback(rotation.stop)
+        log(f"Locust: {options.users} users for {options.duration_s:g}s; output in {locust.log_path}")
+
+        kills = _soak(stack, options, started_at, harvest, log)
+        rotation.stop()
+        log("load ended: faults rolled back, waiting for Locust and the queue to drain")
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            locust.popen.wait(LOCUST_EXIT_GRACE_S)
+        locust.stop()
+        drain_s = inventory.wait_for_drain(info.database_direct_url, DRAIN_TIMEOUT_S)
+        harvest.collect()
+        rows = inventory.generation_rows(info.database_direct_url)
+        stored = inventory.stored_objects(info)
+        sampler.stop()
+
+    fal_windows = [(w.start, w.end) for w in rotation.windows if w.proxy == "fal"]
+    ledger = account(inventory.accepted_ids(accepted_file), rows, harvest.entries, stored, fal_windows,
+                     [(started_at + k.t, k.target) for k in kills])
+    growth = judge_growth(sampler.samples, options.bounds, [k.outage(KILL_SETTLE_S) for k in kills])
+    faults = [dataclasses.replace(w, start=w.start - started_at, end=w.end - started_at) for w in rotation.windows]
+    return SoakResult(options, started_at, round(drain_s, 1), ledger, kills, faults, sampler.samples, growth,
+                      checks(ledger, growth, kills, rotation.errors))
+
+
+def _soak(stack: EmbeddedStack, options: SoakOptions, started_at: float, harvest: inventory.FalLogHarvest,
+          log: Callable[[str], None]) -> list[Kill]:
+    """Until the duration is up: kill in turn when due, and read FAL's log now and then."""
+    schedule = _KillSchedule(options.kill_every_s, options.seed)
+    kills: list[Kill] = []
+    last_read = 0.0
+    while (now := time.time() - started_at) < options.duration_s:
+        if now >= schedule.due:
+            record = kill(stack, schedule.next_target(now), now)
+            kills.append(record)
+            log(f"kill -9 {record.target} (pid {record.pid}): "
+                + (f"back after {record.back_after_s:.1f}s" if record.error is None else f"NOT BACK: {record.error}"))
+        if now - last_read >= FAL_LOG_READ_EVERY_S:
+            harvest.collect()
+            last_read = now
+        time.sleep(0.2)
+    return kills

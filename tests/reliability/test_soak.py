@@ -1,0 +1,164 @@
+"""`genchaos soak`: the verdict's accounting and growth rules on made-up reads, a one-minute soak on
+the embedded stack whose verdict must hold, and an interrupted soak that must leave nothing behind."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from chaos.soak.growth import MB, GrowthBounds, judge_growth
+from chaos.soak.kills import Kill
+from chaos.soak.ledger import Row, account
+from chaos.soak.resources import ResourceSample
+from chaos.soak.verdict import checks, held
+from tests.reliability.observe import wait_for
+
+T0 = 1_000_000.0
+
+
+def submit(generation_id: str, t: float, status: int = 200, request_id: str | None = None) -> dict:
+    return {"t": T0 + t, "kind": "submit", "status": status, "generation_id": generation_id,
+            "request_id": request_id or f"req-{generation_id}-{t}"}
+
+
+def samples(component: str, pid: int, rss_mb: list[float], fds: int = 20, start_t: float = 0.0) -> list[ResourceSample]:
+    return [ResourceSample(start_t + i, component, pid, int(mb * MB), fds, 4, 1) for i, mb in enumerate(rss_mb)]
+
+
+FLAT = samples("service", 1, [80.0] * 20)
+CLEAN_ROWS = {"a": Row("completed", storage_path="u/a.png"), "b": Row("failed", error="FAL job failed")}
+
+
+def verdict_of(ledger, growth=None) -> dict[str, bool]:
+    results = checks(ledger, judge_growth(FLAT, GrowthBounds()) if growth is None else growth, [], [])
+    return {c.name: c.held for c in results} | {"overall": held(results)}
+
+
+def test_a_clean_run_holds_and_its_counts_add_up():
+    ledger = account(["a", "b"], CLEAN_ROWS, [submit("a", 1), submit("b", 2)], {"u/a.png"}, [], [])
+    assert (ledger.accepted, ledger.completed, ledger.failed, ledger.lost) == (2, 1, 1, 0)
+    assert verdict_of(ledger)["overall"] is True
+
+
+@pytest.mark.parametrize("rows", [{**CLEAN_ROWS, "b": Row("processing")}, {"a": CLEAN_ROWS["a"]}],
+                         ids=["never terminal", "gone from the database"])
+def test_a_lost_generation_fails_the_verdict(rows):
+    ledger = account(["a", "b"], rows, [], {"u/a.png"}, [], [])
+    assert ledger.lost == 1 and ledger.adds_up()
+    verdict = verdict_of(ledger)
+    assert verdict["nothing lost"] is False and verdict["overall"] is False
+
+
+def test_a_second_submit_no_documented_retry_explains_fails_the_verdict():
+    ledger = account(["a"], {"a": CLEAN_ROWS["a"]}, [submit("a", 1), submit("a", 5)], {"u/a.png"}, [],
+                     [(T0 + 1.1, "postgres")])  # the database died before the request id could be stored
+    assert ledger.submitted_twice == 1
+    assert ledger.examples["submitted_twice"][0]["killed_in_between"] == ["postgres"]
+    assert verdict_of(ledger)["nothing submitted to FAL twice"] is False
+
+
+@pytest.mark.parametrize("log, fal_faults, kills", [
+    ([submit("a", 1, status=500), submit("a", 2)], [], []),  # FAL refused the first
+    ([submit("a", 1, request_id="r1"), {"t": T0 + 4, "kind": "cancel", "request_id": "r1", "status": 200},
+      submit("a", 5)], [], []),  # the service gave the first up after its attempt timed out
+    ([submit("a", 1), submit("a", 5)], [(T0 + 0.5, T0 + 4)], []),  # sent while the fal proxy was faulty
+    ([submit("a", 1), submit("a", 5)], [], [(T0 + 1.2, "service")]),  # killed before it could store the id
+], ids=["refused", "cancelled", "during a fal fault", "kill mid-submit"])
+def test_documented_resubmissions_do_not_count_as_duplicates(log, fal_faults, kills):
+    ledger = account(["a"], {"a": CLEAN_ROWS["a"]}, log, {"u/a.png"}, fal_faults, kills)
+    assert ledger.submitted_twice == 0
+    assert ledger.documented_resubmissions + ledger.resubmitted_after_kill_mid_submit == 1
+    assert verdict_of(ledger)["overall"] is True
+
+
+def test_an_orphaned_object_and_a_missing_one_fail_the_verdict():
+    ledger = account(["a", "b"], CLEAN_ROWS, [], {"u/b.png"}, [], [])
+    assert (ledger.orphaned_objects, ledger.missing_objects) == (1, 1)
+    assert ledger.examples["orphaned_objects"] == [{"key": "u/b.png", "row_status": "failed",
+                                                    "row_error": "FAL job failed"}]
+    verdict = verdict_of(ledger)
+    assert verdict["no orphaned objects"] is False
+    assert verdict["no completed generation without its object"] is False
+
+
+def test_memory_growth_beyond_the_bound_fails_the_verdict():
+    clean = account(["a"], {"a": CLEAN_ROWS["a"]}, [], {"u/a.png"}, [], [])
+    leaking = samples("service", 1, [80.0 + 10 * i for i in range(20)])  # 100 MB -> ~250 MB
+    growth = judge_growth(leaking, GrowthBounds())
+    rss = next(g for g in growth if g.metric == "rss_bytes")
+    assert rss.held is False and rss.final > rss.limit
+    assert verdict_of(clean, growth)["no resource growth beyond the bounds"] is False
+    assert verdict_of(clean)["overall"] is True
+
+
+def test_a_restart_starts_a_new_lifetime_and_outages_are_left_out():
+    # one lifetime at 80 MB, a restarted one at 150 MB: no growth within either
+    restarted = samples("service", 1, [80.0] * 12) + samples("service", 2, [150.0] * 12, start_t=12)
+    assert all(g.held for g in judge_growth(restarted, GrowthBounds()))
+    # connections drop to 0 while a killed process is down; left out, the fds series is flat
+    dipped = [ResourceSample(i, "toxiproxy", 3, 30 * MB, 20 if 4 <= i <= 7 else 120, 0, 1) for i in range(20)]
+    assert not all(g.held for g in judge_growth(dipped, GrowthBounds()))
+    assert all(g.held for g in judge_growth(dipped, GrowthBounds(), outages=[Kill(4, "service", 9, 3.0).outage(0)]))
+    short = judge_growth(samples("service", 4, [80.0, 300.0]), GrowthBounds())
+    assert {g.held for g in short} == {None}
+
+
+def _soak(out: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "chaos", "soak", "--out", str(out), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@pytest.mark.slow
+def test_a_one_minute_soak_loses_and_duplicates_nothing_and_its_counts_add_up(tmp_path: Path):
+    run = _soak(tmp_path, "--duration", "60s", "--kill-every", "20s", "--users", "4")
+    try:
+        output = run.communicate(timeout=400)[0].decode()
+    finally:
+        if run.poll() is None:
+            run.kill()
+    document = json.loads((tmp_path / "soak.json").read_text())
+    counts, kills = document["counts"], document["kills"]
+    print(f"\n{counts}\nkills: {kills['total']} ({kills['service']} service, {kills['postgres']} postgres)")
+    assert counts["accepted"] > 0
+    assert counts["accepted"] == counts["completed"] + counts["failed"] + counts["lost"]
+    assert kills["service"] >= 1 and kills["postgres"] >= 1 and kills["not_back"] == 0
+    assert len(document["faults"]) >= 2
+    assert {s["component"] for s in document["resources"]} == {
+        "service", "postgres", "fal-emulator", "storage-emulator", "toxiproxy"}
+    assert (tmp_path / "soak.html").read_text().count("<svg") == 3
+    # Known service gap: a generation failed after its upload's answer was lost (a storage fault) keeps
+    # its object. Such orphans are the only failure tolerated here, and only on failed rows.
+    orphans = document["examples"].get("orphaned_objects", [])
+    assert all(o["row_status"] == "failed" for o in orphans), orphans
+    assert [c for c in document["checks"] if not c["held"] and c["name"] != "no orphaned objects"] == [], output
+    assert run.returncode == (1 if orphans else 0), output
+
+
+@pytest.mark.slow
+def test_an_interrupted_soak_leaves_no_process_or_temp_dir_behind(tmp_path: Path):
+    run = _soak(tmp_path, "--duration", "5m")
+    try:
+        stack = wait_for(lambda: (tmp_path / "stack.json").exists() and json.loads((tmp_path / "stack.json").read_text()),
+                         timeout_s=120, what="the soak's stack file")
+        time.sleep(5)  # Locust and the faults are running
+        run.send_signal(signal.SIGINT)
+        output = run.communicate(timeout=120)[0].decode()
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 130, output
+    assert "Traceback" not in output, output
+    stack_dir = Path(stack["ca_bundle"]).parent.parent
+    assert not stack_dir.exists(), f"{stack_dir} left behind"
+    assert not psutil.pid_exists(stack["service_pid"]), "the service outlived the soak"
+    port = int(stack["database_direct_url"].rsplit(":", 1)[1].split("/")[0])
+    listening = {c.laddr.port for c in psutil.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN}
+    assert port not in listening, "PostgreSQL outlived the soak"
