@@ -12,10 +12,12 @@ from contextlib import asynccontextmanager
 from typing import TypeVar
 
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.auth import AuthError, TokenVerifier
@@ -23,6 +25,7 @@ from service.db import Database, NewGeneration
 from service.errors import DEPENDENCY_REASONS, IdempotencyConflict, PoolExhausted, ServiceUnavailable
 from service.fal_gateway import FalGateway
 from service.health import HealthMonitor
+from service.json_safety import MAX_JSON_DEPTH
 from service.logs import request_id_var, user_id_var
 from service.metrics import Metrics
 from service.resilience import Dependencies, ResilienceProfile, build_profile
@@ -41,7 +44,8 @@ T = TypeVar("T")
 _UNAVAILABLE = {"model": Problem, "description": "A dependency is unavailable; see Retry-After.",
                 "headers": {"Retry-After": {"schema": {"type": "integer"}},
                             "X-Genchaos-503-Reason": {"schema": {"type": "string"}}}}
-_API_ERRORS = {401: {"model": Problem, "description": "Missing or invalid access token."},
+_API_ERRORS = {400: {"model": Problem, "description": "More than one Authorization header."},
+               401: {"model": Problem, "description": "Missing or invalid access token."},
                413: {"model": Problem, "description": "Request body too large."},
                422: {"model": Problem, "description": "Invalid request."}, 503: _UNAVAILABLE}
 
@@ -177,7 +181,8 @@ def _install_handlers(app: FastAPI, metrics: Metrics) -> None:
     @app.exception_handler(AuthError)
     async def unauthorized(request: Request, error: AuthError) -> JSONResponse:
         log.info("rejected credentials: %s", error.message)
-        return JSONResponse({"detail": error.message}, 401, headers={"WWW-Authenticate": error.www_authenticate()})
+        return JSONResponse({"detail": error.message}, error.status_code,
+                            headers={"WWW-Authenticate": error.www_authenticate()})
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -186,24 +191,34 @@ def _install_handlers(app: FastAPI, metrics: Metrics) -> None:
         message = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         return JSONResponse({"detail": f"Invalid request: {message}", "errors": problems}, 422)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if isinstance(error.__cause__, RecursionError):  # FastAPI's JSON parser hit Python's recursion limit
+            return JSONResponse({"detail": "Invalid request: the body nests objects or arrays too deeply "
+                                           f"(at most {MAX_JSON_DEPTH} levels are accepted)."}, 400)
+        return await http_exception_handler(request, error)
+
     @app.exception_handler(IdempotencyConflict)
     async def conflict(request: Request, error: IdempotencyConflict) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, 409)
 
 
 def _install_routes(app: FastAPI, settings: Settings, metrics: Metrics, verifier: TokenVerifier) -> None:
-    def current_user(authorization: str | None = Header(default=None)) -> uuid.UUID:
-        user_id = verifier.user_id_from_header(authorization)
+    async def current_user(request: Request, authorization: str | None = Header(
+            default=None, description="Bearer <Supabase access token>; exactly one such header.")) -> uuid.UUID:
+        # `authorization` documents the header; every copy is read from the request so that two are refused.
+        user_id = verifier.user_id_from_headers(request.headers.getlist("authorization"))
         user_id_var.set(str(user_id))
         return user_id
 
-    def profile_of(request: Request) -> ResilienceProfile:
+    async def profile_of(request: Request) -> ResilienceProfile:
         return request.app.state.profile
 
     @app.post("/api/v1/generations", status_code=202, response_model=Generation,
               responses={**_API_ERRORS, 200: {"model": Generation, "description": "Same Idempotency-Key: the "
                                               "generation created earlier."},
-                         400: {"model": Problem, "description": "The body is not valid JSON."},
+                         400: {"model": Problem, "description": "The body cannot be parsed (e.g. nested too "
+                               "deep), or more than one Authorization header."},
                          409: {"model": Problem, "description": "Idempotency-Key reused for another request."}})
     async def create_generation(
         body: GenerationRequest, response: Response, user_id: uuid.UUID = Depends(current_user),
@@ -214,7 +229,7 @@ def _install_routes(app: FastAPI, settings: Settings, metrics: Metrics, verifier
         new = NewGeneration(
             user_id=user_id, model_id=body.model_id, prompt=body.prompt, negative_prompt=body.negative_prompt,
             reference_image_url=str(body.reference_image_url) if body.reference_image_url else None,
-            parameters=body.parameters, idempotency_key=idempotency_key, request_fingerprint=fingerprint,
+            parameters=body.parameters.as_sent(), idempotency_key=idempotency_key, request_fingerprint=fingerprint,
             traceparent=current_traceparent())
 
         async def admit_and_insert() -> tuple[dict, bool]:

@@ -6,6 +6,7 @@ Messages name what is wrong with a token but never echo any part of it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import jwt
@@ -17,12 +18,16 @@ LEEWAY_S = 5
 
 
 class AuthError(Exception):
-    """A request without valid credentials; `error_code` goes into WWW-Authenticate (None when absent)."""
+    """A request without valid credentials; `error_code` goes into WWW-Authenticate (None when absent).
 
-    def __init__(self, message: str, error_code: str | None = "invalid_token") -> None:
+    401 by default; 400 for a request no token could make valid (RFC 6750's invalid_request).
+    """
+
+    def __init__(self, message: str, error_code: str | None = "invalid_token", status_code: int = 401) -> None:
         super().__init__(message)
         self.message = message
         self.error_code = error_code
+        self.status_code = status_code
 
     def www_authenticate(self) -> str:
         if self.error_code is None:
@@ -36,6 +41,16 @@ class TokenVerifier:
     issuer: str
     legacy_tokens_enabled: bool = False
     max_token_bytes: int = 4096
+
+    def user_id_from_headers(self, authorizations: Sequence[str]) -> uuid.UUID:
+        """The caller's user id from the request's `Authorization: Bearer <token>` header(s), or AuthError.
+
+        Two headers are refused rather than one picked: proxies and frameworks disagree on which wins.
+        """
+        if len(authorizations) > 1:
+            raise AuthError(f"Send one Authorization header; this request has {len(authorizations)}.",
+                            "invalid_request", status_code=400)
+        return self.user_id_from_header(authorizations[0] if authorizations else None)
 
     def user_id_from_header(self, authorization: str | None) -> uuid.UUID:
         """The caller's user id from an `Authorization: Bearer <token>` header, or AuthError."""

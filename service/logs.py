@@ -1,7 +1,8 @@
 """Structured JSON logs: one object per line, with the request, user and generation in context.
 
 Context travels in contextvars so every log line inside a request or a generation carries it
-without passing it around. Tokens are never put in context or messages.
+without passing it around. Tokens are never put in context or messages, and every line is redacted
+on the way out (a client may still put one in a URL, which the access log quotes).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import time
 from contextvars import ContextVar
 
 from opentelemetry import trace
+
+from service.redaction import redact
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 user_id_var: ContextVar[str | None] = ContextVar("user_id", default=None)
@@ -46,7 +49,7 @@ class JsonFormatter(logging.Formatter):
                 entry[name] = getattr(record, name)
         if record.exc_info and record.exc_info[0] is not None:
             entry["exception"] = f"{record.exc_info[0].__name__}: {record.exc_info[1]}"
-        return json.dumps(entry, default=str)
+        return redact(json.dumps(entry, default=str))
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -7,24 +7,66 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from service.json_safety import json_problem
+from service.url_safety import url_problem
 
 MAX_PROMPT_CHARS = 2000
-MAX_PARAMETERS_JSON_BYTES = 8 * 1024
-MAX_PARAMETERS_KEYS = 32
+MAX_URL_CHARS = 2048
 
 Status = Literal["pending", "processing", "completed", "failed"]
+ImageSizePreset = Literal["square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9"]
 
 
-def _has_nul(value: Any) -> bool:
-    """Whether a JSON value holds a NUL character in any string or key."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
+def _storable(value: Any) -> Any:
+    """Refuse what PostgreSQL cannot store, before any other validation looks at the value."""
+    if problem := json_problem(value):
+        raise ValueError(problem)
+    return value
+
+
+class ImageSize(BaseModel):
+    """An explicit image size in pixels (FAL accepts more; this service bounds it)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    width: int = Field(ge=64, le=2048)
+    height: int = Field(ge=64, le=2048)
+
+
+class FalParameters(BaseModel):
+    """The model inputs a client may set, as fal-ai/flux/dev names them; each is forwarded to FAL as given.
+
+    prompt, negative_prompt and the reference image have their own fields of the request, and
+    anything not listed here is refused rather than forwarded unchecked. null means the model's default.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    num_images: int | None = Field(default=None, ge=1, le=4, description="Images to generate (the first is kept).")
+    image_size: ImageSizePreset | ImageSize | None = Field(default=None, description="A preset name or width/height.")
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1, description="Same seed and inputs, same image.")
+    guidance_scale: float | None = Field(default=None, ge=1, le=20, allow_inf_nan=False,
+                                  description="How closely the image follows the prompt.")
+    num_inference_steps: int | None = Field(default=None, ge=1, le=50)
+    enable_safety_checker: bool | None = None
+    output_format: Literal["jpeg", "png"] | None = None
+    acceleration: Literal["none", "regular", "high"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _only_known_names(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            unknown = [key for key in values if key not in cls.model_fields]
+            if unknown:
+                name = unknown[0] if len(unknown[0]) <= 64 else unknown[0][:64] + "..."
+                raise ValueError(f"unknown parameter {name!r}; accepted: {', '.join(cls.model_fields)}")
+        return values
+
+    def as_sent(self) -> dict[str, Any]:
+        """The parameters the client set (nulls left out), as JSON values: what is stored and forwarded."""
+        return self.model_dump(mode="json", exclude_none=True)
 
 
 class GenerationRequest(BaseModel):
@@ -35,38 +77,36 @@ class GenerationRequest(BaseModel):
     model_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     negative_prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
-    reference_image_url: AnyHttpUrl | None = Field(default=None)
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    reference_image_url: AnyHttpUrl | None = Field(
+        default=None, description="An http(s) image on the public internet: no credentials, no loopback, "
+                                  "private, link-local or otherwise non-public address.")
+    parameters: FalParameters = Field(default_factory=FalParameters)
 
-    @field_validator("model_id", "prompt", "negative_prompt")
+    _storable_fields = field_validator("model_id", "prompt", "negative_prompt", "reference_image_url",
+                                       "parameters", mode="before")(_storable)
+
+    @field_validator("reference_image_url", mode="before")
     @classmethod
-    def _no_nul_characters(cls, text: str | None) -> str | None:
-        if _has_nul(text):  # PostgreSQL's text cannot store them
-            raise ValueError("must not contain NUL characters")
-        return text
+    def _public_url_as_sent(cls, url: Any) -> Any:
+        if isinstance(url, str):
+            if len(url) > MAX_URL_CHARS:
+                raise ValueError(f"must be at most {MAX_URL_CHARS} characters")
+            if problem := url_problem(url):
+                raise ValueError(problem)
+        return url
 
     @field_validator("reference_image_url")
     @classmethod
-    def _url_not_too_long(cls, url: AnyHttpUrl | None) -> AnyHttpUrl | None:
-        if url is not None and len(str(url)) > 2048:
-            raise ValueError("reference_image_url must be at most 2048 characters")
+    def _public_url_as_parsed(cls, url: AnyHttpUrl | None) -> AnyHttpUrl | None:
+        """Checked again as normalised, since that is the text forwarded to FAL."""
+        if url is not None and (problem := url_problem(str(url))):
+            raise ValueError(problem)
         return url
-
-    @field_validator("parameters")
-    @classmethod
-    def _parameters_bounded(cls, parameters: dict[str, Any]) -> dict[str, Any]:
-        if len(parameters) > MAX_PARAMETERS_KEYS:
-            raise ValueError(f"parameters may have at most {MAX_PARAMETERS_KEYS} keys")
-        encoded = json.dumps(parameters)
-        if len(encoded) > MAX_PARAMETERS_JSON_BYTES:
-            raise ValueError(f"parameters must be at most {MAX_PARAMETERS_JSON_BYTES} bytes as JSON")
-        if _has_nul(parameters):  # PostgreSQL's jsonb cannot store them
-            raise ValueError("parameters must not contain NUL characters")
-        return parameters
 
     def fingerprint_source(self) -> str:
         """Canonical JSON of the request, to tell a retried request from a different one with the same key."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        body = {**self.model_dump(mode="json", exclude={"parameters"}), "parameters": self.parameters.as_sent()}
+        return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 
 class Generation(BaseModel):
@@ -110,10 +150,18 @@ class Problem(BaseModel):
     errors: list[FieldProblem] | None = None
 
 
+class DependencyState(BaseModel):
+    state: Literal["unknown", "up", "down"]
+    checked_at: float | None = Field(description="unix time of the last check")
+    latency_s: float | None
+    reason: str | None = Field(description="why the last check failed: timeout, connection_refused, unreachable, "
+                                           "bad_status or check_failed (the details are in the service log)")
+
+
 class Readiness(BaseModel):
     status: Literal["ready", "unavailable"]
     profile: str
-    dependencies: dict[str, dict[str, Any]]
+    dependencies: dict[str, DependencyState]
     breakers: dict[str, dict[str, Any]]
     timings: dict[str, float] = Field(description="the effective timings and resilience numbers this service "
                                                   "runs with, for outside checks to judge against")

@@ -7,9 +7,16 @@ import uuid
 
 import jwt
 
+# A key shorter than the hash (32 bytes for HS256) is refused, not just warned about (RFC 7518 3.2):
+# a test that mints with a toy secret would otherwise test a configuration nobody should run.
+_ENCODER = jwt.PyJWT(options={"enforce_minimum_key_length": True})
+
 
 def mint_access_token(secret: str, issuer: str, sub: str | None = None, *, expires_in_s: int = 3600, **claims) -> str:
-    """An HS256 access token shaped like Supabase Auth's (aud, role, sub, exp); ``claims`` override any field."""
+    """An HS256 access token shaped like Supabase Auth's (aud, role, sub, exp); ``claims`` override any field.
+
+    Raises jwt.InvalidKeyError when ``secret`` is shorter than 32 bytes.
+    """
     now = int(time.time())
     payload = {
         "iss": issuer,
@@ -23,4 +30,4 @@ def mint_access_token(secret: str, issuer: str, sub: str | None = None, *, expir
         "exp": now + expires_in_s,
         **claims,
     }
-    return jwt.encode(payload, secret, algorithm="HS256")
+    return _ENCODER.encode(payload, secret, algorithm="HS256")

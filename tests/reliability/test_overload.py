@@ -67,7 +67,7 @@ def test_burst_is_shed_with_503_overloaded_and_service_recovers(
     fal_control.set_behaviour(queue_time_s=0.5, processing_time_s=2.0)
     user_id = uuid.uuid4()
     user = auth_headers(info, str(user_id))
-    forged = {"Authorization": f"Bearer {mint_access_token('not-the-project-secret', info.jwt_issuer)}"}
+    forged = {"Authorization": f"Bearer {mint_access_token('not-the-project-secret-but-as-long-as-one', info.jwt_issuer)}"}
     senders = [user] * BURST + [forged] * FORGED
 
     with PeakRss(info.service_pid) as rss:

@@ -7,6 +7,7 @@ import hmac
 import json
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import jwt
@@ -17,12 +18,19 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from chaos.stack.embedded import EmbeddedStack, StackInfo
 from chaos.stack.tokens import mint_access_token
 
-# HS512 with the project secret is one of the attacks; PyJWT warns that the key is short for it.
-pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+# Every key used here is of realistic length; a short one must fail the test, not warn.
+pytestmark = pytest.mark.filterwarnings("error::jwt.warnings.InsecureKeyLengthWarning")
 
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _hand_signed(alg: str, digest: str, key: bytes, payload_b64: str) -> str:
+    """An HMAC token built without PyJWT, for keys PyJWT rightly refuses (an RSA public key, or the
+    project secret, shorter than HS512's 64 bytes)."""
+    signing_input = f"{_b64(json.dumps({'alg': alg, 'typ': 'JWT'}).encode())}.{payload_b64}"
+    return f"{signing_input}.{_b64(hmac.new(key, signing_input.encode(), digest).digest())}"
 
 
 def _unsigned(header: dict, payload: dict) -> str:
@@ -62,11 +70,9 @@ def attack_headers(info: StackInfo) -> dict[str, dict[str, str]]:
         "alg_none": bearer(_unsigned({"alg": "none", "typ": "JWT"}, _claims(info))),
         "alg_none_uppercase": bearer(_unsigned({"alg": "NONE", "typ": "JWT"}, _claims(info))),
         "alg_none_with_signature": bearer(_unsigned({"alg": "none"}, _claims(info)) + signature),
-        "hs256_signed_with_rsa_public_key": bearer(
-            _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + "." + payload_b64 + "."
-            + _b64(hmac.new(rsa_public_pem, f"{header_b64}.{payload_b64}".encode(), "sha256").digest())),
+        "hs256_signed_with_rsa_public_key": bearer(_hand_signed("HS256", "sha256", rsa_public_pem, payload_b64)),
         "rs256_token": bearer(jwt.encode(_claims(info), rsa_key, algorithm="RS256")),
-        "hs512_with_the_real_secret": bearer(jwt.encode(_claims(info), secret, algorithm="HS512")),
+        "hs512_with_the_real_secret": bearer(_hand_signed("HS512", "sha512", secret.encode(), payload_b64)),
         "wrong_secret": bearer(jwt.encode(_claims(info), "not-the-project-secret-but-long-enough!", algorithm="HS256")),
         "expired": bearer(signed(exp=now - 10, iat=now - 700)),
         "not_yet_valid": bearer(signed(nbf=now + 3600)),
@@ -139,3 +145,28 @@ def test_legacy_token_accepted_only_when_enabled(stack: EmbeddedStack):
         assert (ok.status_code, bad.status_code) == (200, 401)
     finally:
         stack.restart_service(env={})
+
+
+def test_two_authorization_headers_are_refused_with_400(stack: EmbeddedStack):
+    """Proxies and frameworks disagree on which of two headers wins, so neither does."""
+    valid = f"Bearer {mint_access_token(stack.info.jwt_secret, stack.info.jwt_issuer)}"
+    for pair in ([valid, "Bearer forged"], ["Bearer forged", valid]):
+        response = httpx.get(f"{stack.info.service_url}/api/v1/generations", timeout=10,
+                             headers=[("Authorization", value) for value in pair])
+        assert response.status_code == 400, pair
+        assert "one Authorization header" in response.json()["detail"]
+
+
+def test_a_token_sent_in_the_query_string_reaches_neither_log_nor_trace(stack: EmbeddedStack):
+    info = stack.info
+    token = mint_access_token(info.jwt_secret, info.jwt_issuer)
+    for name in ("access_token", "token", "apikey", "key"):
+        response = httpx.get(f"{info.service_url}/api/v1/generations", params={name: token, "limit": 3}, timeout=10)
+        assert response.status_code == 401  # the service never reads credentials from the URL
+    signature = token.rsplit(".", 1)[1]
+    time.sleep(1.5)  # the trace file is written in batches every 0.5 s
+    assert "access_token=REDACTED" in (stack.log_dir / "service.log").read_text(errors="replace")
+    assert signature not in (stack.log_dir / "service.log").read_text(errors="replace")
+    traces = Path(info.traces_file).read_text(errors="replace")
+    assert "access_token=REDACTED" in traces  # the request was traced, with its URL redacted
+    assert signature not in traces

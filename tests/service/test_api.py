@@ -7,6 +7,8 @@ import uuid
 
 import asyncpg
 
+from tests.service.conftest import wait_for
+
 BODY = {"model_id": "fal-ai/flux/dev", "prompt": "a lighthouse at dusk"}
 
 INVALID_BODIES = {
@@ -19,7 +21,36 @@ INVALID_BODIES = {
     "unknown field": ({**BODY, "sudo": True}, "sudo"),
     "NUL in prompt": ({**BODY, "prompt": "a\u0000b"}, "prompt"),  # found by fuzzing: was a 500
     "NUL in parameters": ({**BODY, "parameters": {"style": ["a\u0000"]}}, "parameters"),
+    # Forwarded to FAL as given, so only the documented, bounded names are accepted.
+    "parameter FAL would take as the reference": (
+        {**BODY, "parameters": {"image_url": "file:///etc/passwd", "num_images": 100}}, "'image_url'"),
+    "too many images": ({**BODY, "parameters": {"num_images": 100}}, "num_images"),
+    "seed out of range": ({**BODY, "parameters": {"seed": 2**40}}, "seed"),
+    "boolean as a count": ({**BODY, "parameters": {"num_inference_steps": True}}, "num_inference_steps"),
+    "image size not in the enum": ({**BODY, "parameters": {"image_size": "poster"}}, "image_size"),
+    "image size too wide": ({**BODY, "parameters": {"image_size": {"width": 100_000, "height": 512}}}, "width"),
+    "reference with credentials": ({**BODY, "reference_image_url": "https://user:pw@example.com/a.png"},
+                                   "credentials"),
 }
+
+# JSON that httpx's encoder would not produce, sent as raw bytes, and a word the 422 must contain.
+# Each was a 500 before.
+RAW_BAD_PARAMETERS = {
+    "NaN": ('{"guidance_scale": NaN}', "finite"),
+    "Infinity": ('{"guidance_scale": -Infinity}', "finite"),
+    "overflowing literal": ('{"seed": 1e400}', "finite"),
+    "unpaired surrogate in a key": ('{"\\ud800": 1}', "surrogate"),
+    "unpaired surrogate in a value": ('{"output_format": "\\udfff"}', "surrogate"),
+    "nested 400 deep": ('{"x": ' + "[" * 400 + "]" * 400 + "}", "levels"),
+}
+
+# Every notation of a non-public host (decimal, octal, hex, short IPv4; IPv6 loopback, mapped, compatible).
+PRIVATE_REFERENCE_URLS = [
+    "http://127.0.0.1/a.png", "http://2130706433/a.png", "http://0177.0.0.1/a.png", "http://0x7f.1/a.png",
+    "http://127.1/a.png", "http://[::1]/a.png", "http://[::ffff:127.0.0.1]/a.png", "http://[::127.0.0.1]/a.png",
+    "http://169.254.169.254/latest/meta-data/", "http://10.0.0.7/a.png", "http://192.168.1.1/a.png",
+    "http://0.0.0.0/a.png", "http://224.0.0.1/a.png", "http://localhost/a.png",
+]
 
 
 async def test_bad_requests_get_clear_4xx(service):
@@ -46,6 +77,68 @@ async def test_bad_requests_get_clear_4xx(service):
         assert bad_key.status_code == 422
         bad_page = await client.get("/api/v1/generations", params={"limit": 0})
         assert bad_page.status_code == 422
+
+
+async def test_parameters_postgresql_cannot_store_get_422(service):
+    async with service.client(service.token()) as client:
+        for case, (parameters, word) in RAW_BAD_PARAMETERS.items():
+            body = '{"model_id": "fal-ai/flux/dev", "prompt": "p", "parameters": ' + parameters + "}"
+            response = await client.post("/api/v1/generations", content=body.encode(),
+                                         headers={"Content-Type": "application/json"})
+            assert response.status_code == 422, (case, response.status_code, response.text[:300])
+            assert "parameters" in response.json()["detail"] and word in response.json()["detail"], case
+        surrogate_prompt = await client.post("/api/v1/generations", headers={"Content-Type": "application/json"},
+                                             content=b'{"model_id": "m", "prompt": "a\\ud83d"}')
+        assert surrogate_prompt.status_code == 422
+        assert "prompt" in surrogate_prompt.json()["detail"]
+        surrogate_field = await client.post("/api/v1/generations", headers={"Content-Type": "application/json"},
+                                            content=b'{"model_id": "m", "prompt": "p", "\\ud800x": 1}')
+        assert surrogate_field.status_code == 422
+
+
+async def test_nesting_at_any_depth_is_a_clean_4xx(service):
+    """Shallow enough for the JSON parser: 422 from the depth check; deeper: 400 from the parser."""
+    async with service.client(service.token()) as client:
+        for depth in (9, 350, 700, 980, 2000, 10_000):
+            deep = b'{"model_id": "m", "prompt": "p", "parameters": {"x": ' + b"[" * depth + b"]" * depth + b"}}"
+            response = await client.post("/api/v1/generations", content=deep,
+                                         headers={"Content-Type": "application/json"})
+            assert response.status_code in (400, 422), (depth, response.status_code, response.text[:300])
+            assert "deep" in response.json()["detail"] or "levels" in response.json()["detail"], depth
+        assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_reference_urls_into_private_networks_get_422(service):
+    async with service.client(service.token()) as client:
+        accepted = {}
+        for url in PRIVATE_REFERENCE_URLS:
+            response = await client.post("/api/v1/generations", json={**BODY, "reference_image_url": url})
+            if response.status_code != 422 or "reference_image_url" not in response.json()["detail"]:
+                accepted[url] = response.status_code
+        assert accepted == {}
+        public = await client.post("/api/v1/generations",
+                                   json={**BODY, "reference_image_url": "https://example.com/cat.png"})
+        assert public.status_code == 202  # the control: a public URL still goes through
+
+
+async def test_every_accepted_parameter_round_trips_and_the_model_takes_it(service):
+    parameters = {"num_images": 2, "image_size": {"width": 768, "height": 512}, "seed": 4242,
+                  "guidance_scale": 3.5, "num_inference_steps": 4, "enable_safety_checker": False,
+                  "output_format": "png", "acceleration": "regular"}
+    async with service.client(service.token()) as client:
+        created = await client.post("/api/v1/generations", json={**BODY, "parameters": parameters})
+        assert created.status_code == 202, created.text
+        assert created.json()["parameters"] == parameters
+        generation_id = created.json()["id"]
+
+        async def finished() -> bool:
+            body = (await client.get(f"/api/v1/generations/{generation_id}")).json()
+            return body["status"] in ("completed", "failed")
+
+        await wait_for(finished, what="the generation to finish")
+        done = (await client.get(f"/api/v1/generations/{generation_id}")).json()
+    assert done["status"] == "completed", done
+    assert done["parameters"] == parameters
 
 
 async def test_only_the_owner_sees_a_generation(service):

@@ -12,6 +12,7 @@ import time
 import uuid
 
 import jwt
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -19,6 +20,8 @@ from chaos.stack.tokens import mint_access_token
 from tests.service.conftest import JWT_ISSUER, JWT_SECRET
 
 USER = str(uuid.uuid4())
+# Every token here is minted with a secret of realistic length; a short one must fail the test, not warn.
+pytestmark = pytest.mark.filterwarnings("error::jwt.warnings.InsecureKeyLengthWarning")
 
 
 def _rsa_keys() -> tuple[bytes, bytes]:
@@ -104,6 +107,16 @@ async def test_bad_credentials_get_401_with_a_message(service, caplog):
         token = (authorization or "").partition(" ")[2]
         for fragment in {token[:16], token[-16:], *token.split(".")}:
             assert len(fragment) < 8 or fragment not in caplog.text, "a token fragment was logged"
+
+
+async def test_two_authorization_headers_are_refused_with_400(service):
+    valid = f"Bearer {service.token()}"
+    async with service.client() as client:
+        for pair in ([valid, "Bearer not-a-jwt"], ["Bearer not-a-jwt", valid], [valid, valid]):
+            response = await client.get("/api/v1/generations", headers=[("Authorization", value) for value in pair])
+            assert response.status_code == 400, pair
+            assert "one Authorization header" in response.json()["detail"]
+        assert (await client.get("/api/v1/generations", headers={"Authorization": valid})).status_code == 200
 
 
 async def test_valid_token_is_accepted_with_list_audience(service):

@@ -1,0 +1,47 @@
+"""Credentials out of logs and traces: secret query values and URL user-info become REDACTED.
+
+A client may put its token in the URL (``?access_token=...``) even though the service never reads
+it there; the access log and the request span would otherwise keep it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+REDACTED = "REDACTED"
+# Query parameters whose value is a credential: access_token, refresh_token, token, apikey, api_key, key, ...
+_SECRET_QUERY_VALUE = re.compile(r"(?i)([?&;](?:[a-z0-9_.-]*token|api[_-]?key|key|secret|password|sig)=)[^&#;\s\"'\\]*")
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s\"'\\]+@")
+# Span attributes that carry a URL or its query (old and new HTTP semantic conventions).
+URL_ATTRIBUTES = ("http.url", "http.target", "url.full", "url.query")
+
+
+def redact(text: str) -> str:
+    """``text`` with every secret query value and URL user-info replaced by REDACTED."""
+    text = _SECRET_QUERY_VALUE.sub(rf"\g<1>{REDACTED}", text)
+    return _URL_USERINFO.sub(rf"\g<1>{REDACTED}@", text)
+
+
+def _redact_query(query: str) -> str:
+    """A bare query string (url.query has no leading ``?``)."""
+    return redact("?" + query)[1:]
+
+
+def redact_span_urls(span: Any, *_request: Any) -> None:
+    """Instrumentation hook (FastAPI server_request_hook, httpx request_hook): rewrite the URL attributes
+    the instrumentation has just set on ``span``."""
+    if span is None or not span.is_recording():
+        return
+    attributes = getattr(span, "attributes", None) or {}
+    for name in URL_ATTRIBUTES:
+        value = attributes.get(name)
+        if isinstance(value, str):
+            redacted = _redact_query(value) if name == "url.query" else redact(value)
+            if redacted != value:
+                span.set_attribute(name, redacted)
+
+
+async def redact_span_urls_async(span: Any, *request: Any) -> None:
+    """The same hook for httpx's async clients, which only accept a coroutine."""
+    redact_span_urls(span, *request)
