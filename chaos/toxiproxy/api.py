@@ -28,7 +28,8 @@ from .errors import (
 )
 from .gocompat import gojson
 from .gocompat.gojson import BOOL, FLOAT32, STRING, Struct, TypeErrors
-from .gocompat.httpserver import BodyTooLarge, Request, Response, clean_path
+from .gocompat.httpbody import BodyReadError
+from .gocompat.httpserver import Request, Response, clean_path
 from .metrics import exposition
 from .proxy_collection import ProxyCollection
 from .stream import Direction
@@ -100,11 +101,16 @@ def parse_populate_body(body: bytes) -> list[dict]:
 
 
 async def _read_body(request: Request) -> bytes:
+    """The body as Go's json.Decoder sees it: a read error counts only if it cut a value short."""
     try:
         return await request.body()
-    except BodyTooLarge:
-        request.close_after = True
-        raise bad_request_body("http: request body too large") from None
+    except BodyReadError as failure:
+        try:
+            gojson.parse(failure.received)
+        except gojson.GoJsonError as syntax:
+            if str(syntax) in ("EOF", "unexpected EOF"):
+                raise bad_request_body(failure.reason) from None
+        return failure.received
 
 
 def _error_response(failure: ApiError) -> Response:

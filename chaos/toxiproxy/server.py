@@ -15,7 +15,7 @@ import sys
 from .api import HANDLER_TIMEOUT_S, VERSION, ToxiproxyApi, parse_populate_body
 from .config import ConfigError, ServerConfig, parse_args, read_config_file
 from .errors import ApiError
-from .gocompat.httpserver import HttpServer
+from .gocompat.httpserver import GoServerTimeouts, HttpServer
 from .metrics import ProxyMetrics, build_registry
 from .proxy_collection import ProxyCollection
 
@@ -24,14 +24,15 @@ log = logging.getLogger("chaos.toxiproxy")
 
 class ToxiproxyServer:
     def __init__(self, proxy_metrics: bool = False, runtime_metrics: bool = False,
-                 handler_timeout_s: float = HANDLER_TIMEOUT_S) -> None:
+                 handler_timeout_s: float = HANDLER_TIMEOUT_S,
+                 http_timeouts: GoServerTimeouts | None = None) -> None:
         metrics = ProxyMetrics()
         self.collection = ProxyCollection(metrics)
         registry = None
         if proxy_metrics or runtime_metrics:
             registry = build_registry(metrics if proxy_metrics else None, runtime_metrics)
         self.api = ToxiproxyApi(self.collection, registry, handler_timeout_s)
-        self._http = HttpServer(self.api)
+        self._http = HttpServer(self.api, http_timeouts)
         self.host = ""
         self.port = 0
 
@@ -58,8 +59,10 @@ class ToxiproxyServer:
 
 
 async def start_server(host: str = "127.0.0.1", port: int = 0, *, proxy_metrics: bool = False,
-                       handler_timeout_s: float = HANDLER_TIMEOUT_S) -> ToxiproxyServer:
-    server = ToxiproxyServer(proxy_metrics=proxy_metrics, handler_timeout_s=handler_timeout_s)
+                       handler_timeout_s: float = HANDLER_TIMEOUT_S,
+                       http_timeouts: GoServerTimeouts | None = None) -> ToxiproxyServer:
+    server = ToxiproxyServer(proxy_metrics=proxy_metrics, handler_timeout_s=handler_timeout_s,
+                             http_timeouts=http_timeouts)
     await server.start(host, port)
     return server
 
