@@ -2,6 +2,8 @@
 
 The client is accepted with reading paused; the upstream is dialled without holding up
 other accepts. A failed dial closes the client at once. Either side's end closes both.
+Links without toxics take over the sockets (the fast path) only once the reads that came
+before them have been passed on.
 """
 
 from __future__ import annotations
@@ -149,6 +151,8 @@ class Connection:
         self.client.transport.resume_reading()
         self.client.start_reading(upstream_link)
         self.upstream.start_reading(downstream_link)
+        for link in self.links.values():
+            link.try_fast_path()
 
     def side_lost(self, side: Side) -> None:
         if side.reader is not None:

@@ -1,11 +1,14 @@
 """One direction of one proxied connection: source socket -> toxic stages -> destination.
 
-With no toxic in its direction a link writes each read straight to the destination (no
-task, no copy). Once a toxic is present, reads are cut into chunks of at most 32 KiB,
+With no toxic in its direction a link hands both sockets to the fast path (fast_path.py),
+which moves bytes inside the kernel. Once a toxic is present, the fast path hands back what
+it holds and reads go through the transports: cut into chunks of at most 32 KiB,
 timestamped on receipt and queued; one task runs every chunk through the stages in order.
+When the last toxic is gone and the queue has drained, the fast path takes over again.
 Stages are added, updated and removed in place, so a live stream never loses or reorders a
 byte. Backpressure: the source stops being read while the queue is full or, on the direct
-path, while the destination's write buffer is full.
+path (used until the fast path starts, or where it is unavailable), while the
+destination's write buffer is full.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import time
 from collections import deque
 from typing import Protocol
 
+from . import fast_path
 from .stage import Stage, ToxicSpec
 from .stream import Chunk
 
@@ -60,6 +64,9 @@ class Link:
         self._input_closed = False
         self._finished = False
         self._reading_paused = False
+        self._fast: fast_path.FastPath | None = None
+        self._fast_pending = False
+        """Waiting for the destination transport to empty before the fast path starts."""
 
     # --- setup and toxic changes --------------------------------------------------------
 
@@ -73,12 +80,15 @@ class Link:
     def add(self, spec: ToxicSpec) -> None:
         if self._finished:
             return
+        held = self._leave_fast_path()
         if self._stages:
             self._stages[-1].restart()
         stage = Stage(spec, self)
         self._stages.append(stage)
         stage.start()
         self._stages_changed()
+        if held:
+            self._accept(held)
 
     def update(self, spec: ToxicSpec) -> None:
         for stage in self._stages:
@@ -105,10 +115,61 @@ class Link:
         self._wake()
         self._update_reading()
 
+    # --- the fast path ------------------------------------------------------------------
+
+    @property
+    def on_fast_path(self) -> bool:
+        return self._fast is not None
+
+    def try_fast_path(self) -> None:
+        """Hand the sockets to the fast path if no toxic or queued chunk stands in the way."""
+        if (not fast_path.AVAILABLE or self._fast is not None or self._stages or self._task is not None
+                or self._input_closed or self._finished):
+            return
+        source, destination = self._source.transport, self._destination.transport
+        if source is None or destination is None or source.is_closing() or destination.is_closing():
+            return
+        source_socket = source.get_extra_info("socket")
+        destination_socket = destination.get_extra_info("socket")
+        if source_socket is None or destination_socket is None:
+            return
+        if destination.get_write_buffer_size():
+            # Zero limits make the transport call resume_writing the moment it is empty.
+            self._fast_pending = True
+            destination.set_write_buffer_limits(high=0)
+        else:
+            if self._fast_pending:
+                self._fast_pending = False
+                destination.set_write_buffer_limits()
+            try:
+                self._fast = fast_path.FastPath(source_socket.fileno(), destination_socket.fileno(),
+                                                self._counters, self.feed_eof)
+            except OSError:  # out of file descriptors: the direct path carries on
+                pass
+        self._update_reading()
+
+    def _leave_fast_path(self) -> bytes:
+        """Take the sockets back; returns the bytes read but not yet written, in order."""
+        if self._fast_pending:
+            self._fast_pending = False
+            transport = self._destination.transport
+            if transport is not None and not transport.is_closing():
+                transport.set_write_buffer_limits()
+        if self._fast is None:
+            return b""
+        fast, self._fast = self._fast, None
+        held = fast.stop()
+        self._update_reading()
+        return held
+
     # --- input from the source ----------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
         self._counters.received += len(data)
+        self._accept(data)
+
+    def _accept(self, data: bytes) -> None:
+        """Pass on bytes already counted as received."""
         if self._input_closed:
             return
         if self._task is None:
@@ -127,6 +188,9 @@ class Link:
     def feed_eof(self) -> None:
         if self._input_closed:
             return
+        held = self._leave_fast_path()
+        if held:
+            self._accept(held)
         self._input_closed = True
         if self._task is None:
             self._finish()
@@ -137,15 +201,23 @@ class Link:
     # --- output to the destination -------------------------------------------------------
 
     def _write(self, data: bytes) -> None:
+        transport = self._destination.transport
+        if transport.is_closing():  # the connection is ending: nothing more can be delivered
+            return
         self._counters.sent += len(data)
-        self._destination.transport.write(data)
+        transport.write(data)
 
     def destination_paused_changed(self) -> None:
         """The destination's write buffer crossed a watermark."""
-        self._update_reading()
+        if self._fast_pending and not self._destination.write_paused:
+            self.try_fast_path()
+        else:
+            self._update_reading()
 
     def _update_reading(self) -> None:
-        if self._task is None:
+        if self._fast is not None or self._fast_pending:
+            pause = True
+        elif self._task is None:
             pause = self._destination.write_paused
         else:
             pause = len(self._queue) >= self._queue_limit
@@ -184,6 +256,7 @@ class Link:
         finally:
             if self._task is asyncio.current_task():
                 self._task = None
+                self.try_fast_path()
                 self._update_reading()
 
     def _next_stage(self, after: int) -> Stage | None:
@@ -235,6 +308,7 @@ class Link:
 
     def abort(self) -> None:
         """Stop at once, without passing anything on (the proxy was stopped)."""
+        self._leave_fast_path()
         self._finished = self._input_closed = True
         for stage in self._stages:
             stage.stop()

@@ -70,6 +70,11 @@ class Proxy:
         elif not enabled and self.enabled:
             self.stop()
 
+    @property
+    def connections(self) -> tuple[Connection, ...]:
+        """The open client connections (a snapshot)."""
+        return tuple(self._connections)
+
     def connection_opened(self, connection: Connection) -> None:
         self._connections.add(connection)
 
