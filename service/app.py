@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -22,7 +23,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.auth import AuthError, TokenVerifier
 from service.db import Database, NewGeneration
-from service.errors import DEPENDENCY_REASONS, IdempotencyConflict, PoolExhausted, ServiceUnavailable
+from service.errors import (
+    DEPENDENCY_REASONS,
+    IdempotencyConflict,
+    PoolExhausted,
+    ServiceUnavailable,
+    UserLimitReached,
+)
 from service.fal_gateway import FalGateway
 from service.health import HealthMonitor
 from service.json_safety import MAX_JSON_DEPTH
@@ -198,6 +205,12 @@ def _install_handlers(app: FastAPI, metrics: Metrics) -> None:
                                            f"(at most {MAX_JSON_DEPTH} levels are accepted)."}, 400)
         return await http_exception_handler(request, error)
 
+    @app.exception_handler(UserLimitReached)
+    async def too_many(request: Request, error: UserLimitReached) -> JSONResponse:
+        retry_after = max(1, math.ceil(request.app.state.settings.unavailable_retry_after_s))
+        return JSONResponse({"detail": f"Too many generations in progress: {error}. Wait for one to finish, "
+                                       "then try again."}, 429, headers={"Retry-After": str(retry_after)})
+
     @app.exception_handler(IdempotencyConflict)
     async def conflict(request: Request, error: IdempotencyConflict) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, 409)
@@ -219,7 +232,11 @@ def _install_routes(app: FastAPI, settings: Settings, metrics: Metrics, verifier
                                               "generation created earlier."},
                          400: {"model": Problem, "description": "The body cannot be parsed (e.g. nested too "
                                "deep), or more than one Authorization header."},
-                         409: {"model": Problem, "description": "Idempotency-Key reused for another request."}})
+                         409: {"model": Problem, "description": "Idempotency-Key reused for another request."},
+                         429: {"model": Problem, "description": "Hardened profile: this user already has "
+                               "GENCHAOS_MAX_UNFINISHED_PER_USER unfinished generations; see Retry-After.",
+                               "headers": {"Retry-After": {"description": "Seconds to wait before retrying.",
+                                                           "schema": {"type": "integer"}}}}})
     async def create_generation(
         body: GenerationRequest, response: Response, user_id: uuid.UUID = Depends(current_user),
         profile: ResilienceProfile = Depends(profile_of),

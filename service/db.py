@@ -19,13 +19,14 @@ from typing import Any
 
 import asyncpg
 
-from service.errors import Overloaded, PoolExhausted
+from service.errors import Overloaded, PoolExhausted, UserLimitReached
 
 log = logging.getLogger(__name__)
 
 MIGRATION_LOCK_ID = 7_240_311_905  # pg_advisory_lock key shared by every replica
 ADMISSION_LOCK_ID = 7_240_311_906  # serialises "count the queue, then insert" across requests and replicas
 ADMISSION_LOCK_TIMEOUT = "500ms"
+USER_LIMIT_SQLSTATE = "GC429"  # raised by admit_generation (migration 0004) for a user at their limit
 CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
                      asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
 
@@ -163,25 +164,31 @@ class Database:
 
     # --- API queries -------------------------------------------------------------------------
 
-    async def insert_generation(self, new: NewGeneration, max_unfinished: int | None = None) -> tuple[dict, bool]:
+    async def insert_generation(self, new: NewGeneration, max_unfinished: int | None = None,
+                                max_unfinished_per_user: int | None = None) -> tuple[dict, bool]:
         """Insert, or return the user's existing generation with the same idempotency key.
 
         Returns (row, created). Race-safe: the unique index decides, ON CONFLICT never raises. With
-        ``max_unfinished``, a new row is refused (Overloaded) once that many generations wait; the
-        count and the insert happen under one advisory lock, so concurrent requests cannot overshoot,
-        inside one server-side call (migration 0003), so the lock is never held across a round trip.
+        ``max_unfinished``, a new row is refused (Overloaded) once that many generations wait; with
+        ``max_unfinished_per_user``, once the user has that many unfinished (UserLimitReached). The counts
+        and the insert happen under one advisory lock, so concurrent requests cannot overshoot, inside one
+        server-side call (migrations 0003, 0004), so the lock is never held across a round trip.
         """
         async with self.connection() as conn:
             try:
                 row = await conn.fetchrow(
-                    "SELECT * FROM admit_generation($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                    max_unfinished, ADMISSION_LOCK_ID, ADMISSION_LOCK_TIMEOUT, uuid.uuid4(), new.user_id,
-                    new.model_id, new.prompt, new.negative_prompt, new.reference_image_url, new.parameters,
-                    new.idempotency_key, new.request_fingerprint, new.traceparent)
+                    "SELECT * FROM admit_generation($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                    max_unfinished, max_unfinished_per_user, ADMISSION_LOCK_ID, ADMISSION_LOCK_TIMEOUT, uuid.uuid4(),
+                    new.user_id, new.model_id, new.prompt, new.negative_prompt, new.reference_image_url,
+                    new.parameters, new.idempotency_key, new.request_fingerprint, new.traceparent)
             except asyncpg.LockNotAvailableError:  # a long wait for the admission lock means a crowd of POSTs
                 raise Overloaded("too many generations being admitted at once") from None
-            except asyncpg.RaiseError as error:  # the function's only RAISE: the queue is full
+            except asyncpg.RaiseError as error:  # the queue is full
                 raise Overloaded(error.message) from None
+            except asyncpg.PostgresError as error:
+                if error.sqlstate == USER_LIMIT_SQLSTATE:
+                    raise UserLimitReached(str(error)) from None
+                raise
             if row is not None:
                 return dict(row), True
             existing = await conn.fetchrow(
@@ -244,11 +251,13 @@ class Database:
                 "WHERE id = $1 AND lease_owner = $2 AND status = 'processing'", generation_id, owner, lease_s)
         return status.endswith(" 1")
 
-    async def save_fal_request_id(self, generation_id: uuid.UUID, owner: str, fal_request_id: str | None) -> None:
+    async def save_fal_request_id(self, generation_id: uuid.UUID, owner: str, fal_request_id: str | None) -> bool:
+        """Store the FAL request of a claimed generation; False when the lease is no longer this owner's."""
         async with self.connection() as conn:
-            await conn.execute(
+            status = await conn.execute(
                 "UPDATE generations SET fal_request_id = $3, updated_at = now() "
                 "WHERE id = $1 AND lease_owner = $2", generation_id, owner, fal_request_id)
+        return status == "UPDATE 1"
 
     async def complete(self, generation_id: uuid.UUID, owner: str, storage_path: str, image_url: str) -> bool:
         return await self._finish(generation_id, owner, "completed", storage_path=storage_path, image_url=image_url)

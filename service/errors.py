@@ -63,6 +63,11 @@ class Overloaded(Exception):
     """Too many generations are waiting; the hardened profile sheds new ones."""
 
 
+class UserLimitReached(Exception):
+    """This user already has as many unfinished generations as one user may (hardened profile): a 429, so
+    that one client's flood is refused on its own and everyone else keeps their share of the queue."""
+
+
 class PoolExhausted(Overloaded):
     """Every database connection of the pool is busy: the service is overloaded, the database is not down."""
 

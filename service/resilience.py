@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import fal_client
 import httpx
+import tenacity
 
 from service.breaker import BreakerOpenError, BreakerPolicy, BreakerState, CircuitBreaker
 from service.db import CONNECTION_ERRORS, Database, NewGeneration
@@ -45,6 +46,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class LeaseLost(Exception):
+    """This worker no longer owns the generation (its lease lapsed in a database outage); another claim
+    carries it on, so this one must stop without finishing the row."""
+
+
 @dataclass
 class FalJob:
     """What the FAL step needs to know about one generation."""
@@ -52,7 +58,7 @@ class FalJob:
     generation_id: str
     arguments: dict[str, Any]
     fal_request_id: str | None
-    save_request_id: Callable[[str | None], Awaitable[None]]
+    save_request_id: Callable[[str | None], Awaitable[bool]]  # False: the lease is no longer ours
     deadline_at: float  # time.monotonic() after which no new attempt starts
 
 
@@ -232,8 +238,10 @@ class HardenedProfile(ResilienceProfile):
                 raise DependencyUnavailable(dependency, "last health check failed")
 
     async def insert(self, new: NewGeneration) -> tuple[dict, bool]:
-        """Bounded queue: the insert itself refuses a new generation once the queue is full."""
-        return await self.query(lambda: self.deps.db.insert_generation(new, self.deps.settings.max_queue_depth))
+        """Bounded queue, and a bound per user: the insert itself refuses a new generation once either is full."""
+        settings = self.deps.settings
+        return await self.query(lambda: self.deps.db.insert_generation(new, settings.max_queue_depth,
+                                                                      settings.max_unfinished_per_user))
 
     def to_unavailable(self, error: Exception) -> ServiceUnavailable | None:
         reason = reason_from_type(error)
@@ -293,8 +301,27 @@ class HardenedProfile(ResilienceProfile):
                     raise
         request_id = await fal.submit(job.arguments, job.generation_id)
         job.fal_request_id = request_id
-        await job.save_request_id(request_id)
+        await self._record_request(job, request_id)
         return request_id
+
+    async def _record_request(self, job: FalJob, request_id: str) -> None:
+        """Store a just-submitted request before polling it, through a short database outage: a claim that
+        finds no stored request submits anew and FAL takes no idempotency key, so an unsaved request is how
+        a generation reaches FAL twice. If the lease went to another claim meanwhile, or the database stays
+        down for a whole lease, the request is cancelled and LeaseLost raised: the next claim replaces it."""
+        try:
+            async for attempt in tenacity.AsyncRetrying(
+                    retry=tenacity.retry_if_exception_type(CONNECTION_ERRORS),
+                    wait=tenacity.wait_exponential(multiplier=0.1, max=1.0),
+                    stop=tenacity.stop_after_delay(self.deps.settings.lease_duration_s), reraise=True):
+                with attempt:
+                    saved = await job.save_request_id(request_id)
+        except CONNECTION_ERRORS:
+            saved = False
+        if not saved:
+            job.fal_request_id = None
+            await self._cancel_within_check_timeout(request_id)
+            raise LeaseLost(f"generation {job.generation_id}: its FAL request could not be stored")
 
     async def _abandon_request(self, job: FalJob) -> None:
         """Forget the request of a timed-out attempt (here and in the row), then cancel it within a bounded
@@ -303,6 +330,10 @@ class HardenedProfile(ResilienceProfile):
         if request_id is None:
             return
         await job.save_request_id(None)
+        await self._cancel_within_check_timeout(request_id)
+
+    async def _cancel_within_check_timeout(self, request_id: str) -> None:
+        """Cancel a FAL request we give up, without waiting on a FAL that does not answer."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.deps.settings.dependency_check_timeout_s):
                 await _cancel_quietly(self.deps.fal, request_id)
@@ -360,7 +391,7 @@ def _is_permanent_http_error(error: BaseException) -> bool:
 def _is_transient(error: BaseException) -> bool:
     """Worth retrying, and a strike against the dependency's breaker: not a final answer (a model's own
     error, a 4xx), not a breaker refusal, not a programming error."""
-    if isinstance(error, (GenerationFailed, BreakerOpenError, ValueError, TypeError, KeyError)):
+    if isinstance(error, (GenerationFailed, BreakerOpenError, LeaseLost, ValueError, TypeError, KeyError)):
         return False
     return not _is_permanent_http_error(error)
 

@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     database_url: str
     supabase_url: str
     supabase_service_key: str
-    supabase_jwt_secret: str
+    supabase_jwt_secret: str = Field(min_length=32)  # HS256 wants a key of at least 32 bytes (RFC 7518)
     supabase_jwt_issuer: str
     storage_bucket: str = "generations"
     fal_model_id: str = "fal-ai/flux/dev"
@@ -100,6 +100,7 @@ class Settings(BaseSettings):
     max_token_bytes: int = 4096
     max_body_bytes: int = 64 * 1024
     max_queue_depth: int = 1000
+    max_unfinished_per_user: int = Field(20, ge=1)  # hardened profile: more from one user is a 429
     signed_url_expires_s: int = 3600
     worker_concurrency: int = 4
     db_pool_min_size: int = 1

@@ -53,6 +53,11 @@ class StorageGateway:
             await self._client.storage.from_(self.bucket).upload(
                 path, data, file_options={"content-type": "image/png", "upsert": "true"})
 
+    async def remove(self, path: str) -> None:
+        """Delete one object; removing one that does not exist is not an error."""
+        async with upstream_call(self._metrics, "storage", "remove"):
+            await self._client.storage.from_(self.bucket).remove([path])
+
     async def signed_url(self, path: str) -> str:
         async with upstream_call(self._metrics, "storage", "sign"):
             signed = await self._client.storage.from_(self.bucket).create_signed_url(

@@ -16,17 +16,19 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+import tenacity
 from opentelemetry import trace
 
 from service.breaker import BreakerOpenError
 from service.errors import GenerationFailed
 from service.fal_gateway import image_url_from_output
 from service.logs import generation_id_var, user_id_var
-from service.resilience import FalJob, ResilienceProfile
+from service.resilience import FalJob, LeaseLost, ResilienceProfile
 from service.storage_gateway import object_path
 from service.telemetry import links_to, tracer
 
 log = logging.getLogger(__name__)
+ORPHAN_REMOVAL_S = 120.0  # how long the removal of a failed generation's object keeps retrying
 
 
 def fal_arguments(row: dict) -> dict:
@@ -51,6 +53,7 @@ class Worker:
         self._in_flight: dict[asyncio.Task, dict] = {}
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
+        self._removals: set[asyncio.Task] = set()  # objects of failed generations being removed
 
     def notify(self) -> None:
         """A new generation was accepted: look for work now rather than at the next poll."""
@@ -98,9 +101,9 @@ class Worker:
         if self._in_flight:
             await asyncio.wait(list(self._in_flight), timeout=self.settings.shutdown_grace_s)
         leftover = dict(self._in_flight)
-        for task in leftover:
+        for task in [*leftover, *self._removals]:
             task.cancel()
-        await asyncio.gather(*leftover, return_exceptions=True)
+        await asyncio.gather(*leftover, *self._removals, return_exceptions=True)
         for row in leftover.values():
             try:
                 await self.deps.db.release(row["id"], self.owner)
@@ -144,6 +147,7 @@ class Worker:
             generation_id=str(generation_id), arguments=fal_arguments(row), fal_request_id=row["fal_request_id"],
             save_request_id=lambda request_id: db.save_fal_request_id(generation_id, self.owner, request_id),
             deadline_at=time.monotonic() + self.settings.generation_deadline_s - elapsed)
+        uploading: str | None = None  # the object path once an upload was tried
         try:
             with tracer.start_as_current_span("generation.fal"):
                 output = await self.profile.fal_output(job)
@@ -151,6 +155,7 @@ class Worker:
             with tracer.start_as_current_span("generation.download"):
                 image = await self.profile.with_retries("fal", lambda: self.deps.fal.download(url), job)
             path = object_path(str(row["user_id"]), str(generation_id))
+            uploading = path
             with tracer.start_as_current_span("generation.upload"):
                 await self.profile.with_retries("storage", lambda: self.deps.storage.upload_png(path, image), job)
                 signed = await self.profile.with_retries("storage", lambda: self.deps.storage.signed_url(path), job)
@@ -159,10 +164,12 @@ class Worker:
                 log.info("fal breaker open; generation goes back to the queue", extra={"dependency": "fal"})
                 await db.release(generation_id, self.owner, delay_s=error.retry_after_s)
                 return
-            await self._finish_failed(row, f"AI generation service unavailable: {error}")
+            await self._finish_failed(row, f"AI generation service unavailable: {error}", uploading)
+        except LeaseLost as error:
+            log.warning("generation left to the claim that holds its lease now", extra={"error": str(error)})
         except Exception as error:
             reason = str(error) if isinstance(error, GenerationFailed) else f"{type(error).__name__}: {error}"
-            await self._finish_failed(row, reason[:500])
+            await self._finish_failed(row, reason[:500], uploading)
         else:
             with tracer.start_as_current_span("generation.finalize"):
                 completed = await db.complete(generation_id, self.owner, path, signed)
@@ -170,13 +177,34 @@ class Worker:
                 self._count_terminal(row, "completed")
                 log.info("generation completed", extra={"status": "completed"})
 
-    async def _finish_failed(self, row: dict, reason: str) -> None:
+    async def _finish_failed(self, row: dict, reason: str, uploaded_path: str | None = None) -> None:
         trace.get_current_span().set_status(trace.StatusCode.ERROR, reason[:200])
         with tracer.start_as_current_span("generation.finalize"):
             failed = await self.deps.db.fail(row["id"], self.owner, reason)
         if failed:
+            if uploaded_path is not None:  # only once the row is final: a retried claim would upload again
+                self._remove_in_background(uploaded_path)
             self._count_terminal(row, "failed")
             log.warning("generation failed", extra={"status": "failed", "error": reason})
+
+    def _remove_in_background(self, path: str) -> None:
+        """An upload whose answer was lost may still have stored the object of a generation that then failed;
+        remove it, retrying for a while in the background (storage may be what failed), so that failed
+        generations leave no orphaned objects."""
+        task = asyncio.create_task(self._remove_object(path))
+        self._removals.add(task)
+        task.add_done_callback(self._removals.discard)
+
+    async def _remove_object(self, path: str) -> None:
+        try:
+            async for attempt in tenacity.AsyncRetrying(wait=tenacity.wait_exponential(multiplier=0.2, max=5.0),
+                                                        stop=tenacity.stop_after_delay(ORPHAN_REMOVAL_S),
+                                                        reraise=True):
+                with attempt:
+                    await self.deps.storage.remove(path)
+        except Exception as error:
+            log.warning("could not remove the object of a failed generation",
+                        extra={"dependency": "storage", "error": repr(error)})
 
     def _count_terminal(self, row: dict, status: str) -> None:
         metrics = self.deps.metrics

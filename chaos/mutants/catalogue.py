@@ -87,6 +87,16 @@ DEFECTS: tuple[Defect, ...] = (
         new="return 400 <= error.status_code < 500 and error.status_code not in (401, 408, 429)",
         scenarios=("fal_key_revoked",),
     ),
+    # --- admission ---------------------------------------------------------------------------
+    Defect(
+        name="per_user_bound_ignored",
+        breaks="the per-user bound on unfinished generations is never passed to admission: one user's flood "
+               "fills the queue ahead of everyone",
+        file="resilience.py",
+        old="settings.max_unfinished_per_user))",
+        new="None))",
+        scenarios=("fair_share",),
+    ),
     # --- timeouts ----------------------------------------------------------------------------
     Defect(
         name="fal_attempt_timeout_ignored",

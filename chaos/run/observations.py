@@ -77,6 +77,7 @@ class Observation:
     started_at: float  # unix time of t=0
     duration_s: float  # how long the load ran
     requests: list[RequestRecord] = field(default_factory=list)
+    flood_requests: list[RequestRecord] = field(default_factory=list)  # the flooding user's (Load.flood_rate_per_s)
     breaker_samples: list[BreakerSample] = field(default_factory=list)
     fault_windows: list[FaultWindow] = field(default_factory=list)
     fal_log: list[dict[str, Any]] = field(default_factory=list)  # emulator entries, `t` made relative

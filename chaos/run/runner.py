@@ -130,7 +130,10 @@ async def run_scenario(scenario: Scenario, info: StackInfo, profile: str) -> Obs
             sampling = asyncio.create_task(sampler.run(stop_sampling))
             timeline = asyncio.create_task(_fault_timeline(scenario, session, started_at))
             try:
-                obs.requests = await TrafficDriver(client, tokens, scenario.load, started_at=started_at).run()
+                driver = TrafficDriver(client, tokens, scenario.load, started_at=started_at,
+                                       flood_token=mint_access_token(info.jwt_secret, info.jwt_issuer))
+                obs.requests = await driver.run()
+                obs.flood_requests = driver.flood_records
                 await timeline
             finally:
                 timeline.cancel()  # its windows take their own faults back before the full rollback

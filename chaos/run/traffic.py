@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import httpx
 
@@ -25,36 +25,49 @@ class TrafficDriver:
     """Sends the load of one scenario and records one RequestRecord per generation request."""
 
     def __init__(self, client: httpx.AsyncClient, tokens: list[str], load: Load, *,
-                 started_at: float, clock: Callable[[], float] = time.time) -> None:
+                 started_at: float, clock: Callable[[], float] = time.time, flood_token: str | None = None) -> None:
         self._client = client
         self._tokens = itertools.cycle(tokens)
+        self._flood_token = flood_token
         self._load = load
         self._started_at = started_at
         self._clock = clock
         self._deadline = load.duration_s + load.drain_s
         self._sequence = itertools.count()
         self.records: list[RequestRecord] = []
+        self.flood_records: list[RequestRecord] = []
 
     def _now(self) -> float:
         return self._clock() - self._started_at
 
     async def run(self) -> list[RequestRecord]:
-        """Drive the load for its duration, then wait for generations until the drain deadline."""
+        """Drive the load (and the flood, if any) for its duration, then wait for generations until the
+        drain deadline."""
         if self._load.rate_per_s is not None:
-            await self._open_model(self._load.rate_per_s)
+            load = self._open_model(self._load.rate_per_s, self._one_generation)
         else:
-            await asyncio.gather(*(self._closed_client() for _ in range(self._load.clients or 0)))
+            load = asyncio.gather(*(self._closed_client() for _ in range(self._load.clients or 0)))
+        flood = self._load.flood_rate_per_s
+        await asyncio.gather(load, *([self._open_model(flood, self._one_flood_request)] if flood else []))
         return self.records
 
-    async def _open_model(self, rate_per_s: float) -> None:
+    async def _open_model(self, rate_per_s: float, send: Callable[[], Awaitable[None]]) -> None:
         tasks = []
         for index in itertools.count():
             due = index / rate_per_s
             if due >= self._load.duration_s:
                 break
             await asyncio.sleep(max(0.0, due - self._now()))
-            tasks.append(asyncio.create_task(self._one_generation()))
+            tasks.append(asyncio.create_task(send()))
         await asyncio.gather(*tasks)
+
+    async def _one_flood_request(self) -> None:
+        """The flooding user only submits: what matters is how the service answers it, and what it leaves
+        for everyone else."""
+        assert self._flood_token is not None
+        trace_id = protocol.new_trace_id()
+        body = protocol.request_body(self._load.model_id, trace_id)
+        self.flood_records.append(await self._submit(body, self._flood_token, trace_id, idempotent=False))
 
     async def _closed_client(self) -> None:
         while self._now() < self._load.duration_s:

@@ -54,6 +54,8 @@ class Load(_Strict):
     drain_s: float = Field(10, ge=0, le=600, description="how long after the load ends accepted generations "
                                                            "may take to reach a terminal state")
     think_s: float = Field(0.2, ge=0, description="closed model: pause between a client's requests")
+    flood_rate_per_s: float | None = Field(None, gt=0, le=200, description="one more user floods at this rate "
+                                           "for the whole load; its requests are judged apart (flood_* metrics)")
     model_id: str = "fal-ai/flux/dev"
 
     @model_validator(mode="after")

@@ -40,13 +40,16 @@ def test_ci_scenario_passes_on_the_hardened_profile(chaos_target, name):
 
 # What the report's own code gets wrong, as the ci suite shows it: 503s that blame the database for a
 # FAL or storage outage, a breaker that counts whole generations (so FAL sees ~3x the threshold of
-# failures before it opens) and lets every request through when half-open, and a fixed retry delay.
+# failures before it opens) and lets every request through when half-open, a fixed retry delay, and
+# every error retried alike.
 # (first: the check that must fail; then: the checks that may fail with it)
 REPORT_FINDINGS = {
     "fal_down": ("misattributed_503", set()),
     "storage_down": ("misattributed_503", set()),
     "fal_http_500": ("breaker_opened_at_threshold", {"breaker_probed_after_window", "probes_within_limit"}),
     "retry_backoff": ("backoff_grows", set()),
+    # a refused FAL key handled as an outage: retried, a strike against the breaker, 503s
+    "fal_key_revoked": ("max_fal_submissions_per_generation", {"breaker_opened", "rate_503"}),
 }
 
 

@@ -192,7 +192,7 @@ def test_probes_use_the_service_s_health_endpoints_and_every_container_is_bounde
     assert service["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert service["readinessProbe"]["httpGet"]["path"] == "/readyz"
     settings = Settings(database_url="postgresql://u@127.0.0.1/d", supabase_url="http://127.0.0.1:1",
-                        supabase_service_key="k", supabase_jwt_secret="s", supabase_jwt_issuer="i")
+                        supabase_service_key="k", supabase_jwt_secret="s" * 32, supabase_jwt_issuer="i")
     assert {"/healthz", "/readyz", "/metrics"} <= {route.path for route in create_app(settings).routes}
     # during a fault /readyz is 503 on purpose: the Service must still send the harness's traffic
     assert find(objects, "Service", "genchaos-service")["spec"]["publishNotReadyAddresses"] is True

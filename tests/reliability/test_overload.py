@@ -62,7 +62,9 @@ async def burst(url: str, headers: list[dict[str, str]]) -> list[httpx.Response 
 @pytest.mark.slow
 def test_burst_is_shed_with_503_overloaded_and_service_recovers(
         stack: EmbeddedStack, fal_control: FalEmulatorControl, restore_service, empty_queue):
-    stack.restart_service(env={"GENCHAOS_MAX_QUEUE_DEPTH": str(MAX_QUEUE_DEPTH)})
+    # One user sends the whole burst: lift the per-user bound, so that the queue bound is what sheds.
+    stack.restart_service(env={"GENCHAOS_MAX_QUEUE_DEPTH": str(MAX_QUEUE_DEPTH),
+                               "GENCHAOS_MAX_UNFINISHED_PER_USER": str(BURST)})
     info = stack.info
     fal_control.set_behaviour(queue_time_s=0.5, processing_time_s=2.0)
     user_id = uuid.uuid4()

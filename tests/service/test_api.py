@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 import asyncpg
+import pytest
 
 from tests.service.conftest import wait_for
 
@@ -198,3 +199,35 @@ async def test_probes_and_metrics(service):
                  "genchaos_upstream_attempts_total", "genchaos_build_info", "genchaos_generation_queue_depth"):
         assert name in metrics
     assert 'route="/readyz"' in metrics
+
+
+@pytest.mark.parametrize("profile", ["hardened", "as_written"])
+async def test_one_user_cannot_take_everyone_s_capacity(start_service, fal_emulator, profile):
+    """Hardened: a user with GENCHAOS_MAX_UNFINISHED_PER_USER unfinished generations gets a 429 with
+    Retry-After, while another user is still admitted and a replayed Idempotency-Key still answers.
+    The as_written profile stays as written: no per-user bound."""
+    await fal_emulator.set_behaviour(queue_time_s=30)  # nothing finishes during the test
+    async with start_service(profile=profile, max_unfinished_per_user=3) as svc:
+        flooder, other = uuid.uuid4(), uuid.uuid4()
+        async with svc.client(svc.token(flooder)) as client:
+            first = await client.post("/api/v1/generations", json=BODY, headers={"Idempotency-Key": "k1"})
+            statuses = [(await client.post("/api/v1/generations", json=BODY)).status_code for _ in range(4)]
+            over = await client.post("/api/v1/generations", json=BODY)
+            replay = await client.post("/api/v1/generations", json=BODY, headers={"Idempotency-Key": "k1"})
+        async with svc.client(svc.token(other)) as client:
+            others = await client.post("/api/v1/generations", json=BODY)
+    assert first.status_code == 202 and others.status_code == 202
+    assert replay.status_code == 200 and replay.json()["id"] == first.json()["id"]
+    if profile == "as_written":
+        assert statuses == [202] * 4 and over.status_code == 202
+        return
+    assert statuses == [202, 202, 429, 429]
+    assert over.status_code == 429 and over.headers["retry-after"].isdigit()
+    assert "3 of your generations are unfinished (limit 3)" in over.json()["detail"]
+
+
+async def test_the_per_user_bound_is_in_the_openapi_schema(service):
+    async with service.client(None) as client:
+        schema = (await client.get("/openapi.json")).json()
+    answer = schema["paths"]["/api/v1/generations"]["post"]["responses"]["429"]
+    assert "Retry-After" in answer["headers"] and "GENCHAOS_MAX_UNFINISHED_PER_USER" in answer["description"]
