@@ -33,6 +33,11 @@ def test_unknown_scenario_is_a_usage_error_naming_it(capsys):
     assert "no_such_scenario" in err and "genchaos scenarios" in err
 
 
+def test_a_flooding_scenario_is_refused_naming_what_locust_does_not_send(capsys, tmp_path: Path):
+    code, err = genchaos_load(capsys, "--scenario", "fair_share", "--out", str(tmp_path))
+    assert code == 2 and "flood_rate_per_s" in err and "genchaos run" in err
+
+
 def test_malformed_run_time_is_rejected_by_the_parser(capsys):
     code, err = genchaos_load(capsys, "--scenario", "baseline", "--run-time", "soon")
     assert code == 2
