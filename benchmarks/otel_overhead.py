@@ -8,8 +8,8 @@ Rounds alternate on/off/on/off so that drift of the machine hits both modes alik
 fresh service process on an emptied generations table (the admission check counts unfinished rows,
 so a backlog left by the previous round would slow the next one), warms it up, then has
 ``--concurrency`` clients POST back to back for ``--duration`` seconds and counts the 202s. "Off" is
-the same service with ``OTEL_SDK_DISABLED=true``. The FAL emulator answers at once and the queue
-limit is out of reach, so nothing is shed and the worker's share of the cost is in both modes.
+the same service with ``OTEL_SDK_DISABLED=true``. The FAL emulator answers at once and the queue and
+per-user limits are out of reach, so nothing is shed and the worker's share of the cost is in both modes.
 CPU per request is the service process's CPU time over the round divided by its 202s.
 """
 
@@ -39,7 +39,7 @@ REQUEST_TIMEOUT_S = 10.0
 TIME_BUDGET_S = 180.0
 STACK_START_S = 20.0  # what starting and stopping the stack takes on a busy 2-core machine
 ROUND_OVERHEAD_S = 10.0  # restarting the service, emptying the table, stopping it
-SERVICE_ENV = {"GENCHAOS_MAX_QUEUE_DEPTH": "10000000"}
+SERVICE_ENV = {"GENCHAOS_MAX_QUEUE_DEPTH": "10000000", "GENCHAOS_MAX_UNFINISHED_PER_USER": "10000000"}
 MODE_ENV = {"on": SERVICE_ENV, "off": {**SERVICE_ENV, "OTEL_SDK_DISABLED": "true"}}
 INSTANT_FAL = {"queue_time_s": 0.0, "processing_time_s": 0.0, "latency_s": 0.0}
 GENERATION = {"model_id": "fal-ai/flux/dev", "prompt": "a lighthouse at dusk, oil painting"}

@@ -1,4 +1,5 @@
-"""`python -m service --host H --port P`: run the service under uvicorn (uvloop when installed).
+"""`python -m service --host H --port P`: run the service under uvicorn (httptools' C HTTP parser with a
+bounded request head; uvloop when installed).
 
 SIGTERM/SIGINT make uvicorn stop accepting requests and run the app's shutdown, which stops
 claiming work and finishes or releases in-flight generations before the process exits.
@@ -14,8 +15,10 @@ import uvicorn
 from pydantic import ValidationError
 
 from service.app import create_app
+from service.http_protocol import BoundedHeadProtocol
 from service.logs import configure_logging
 from service.settings import Settings
+from service.telemetry import TracingConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,8 +32,13 @@ def main(argv: list[str] | None = None) -> int:
         problems = "; ".join(f"GENCHAOS_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors())
         parser.error(f"invalid configuration: {problems}")
     configure_logging(settings.log_level)
+    try:
+        app = create_app(settings)
+    except TracingConfigError as error:
+        parser.error(f"invalid configuration: {error}")
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-    config = uvicorn.Config(create_app(settings), host=args.host, port=args.port, loop=loop, log_config=None,
+    config = uvicorn.Config(app, host=args.host, port=args.port, loop=loop, http=BoundedHeadProtocol,
+                            log_config=None,
                             timeout_graceful_shutdown=settings.shutdown_grace_s)
     uvicorn.Server(config).run()
     return 0

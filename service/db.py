@@ -85,6 +85,13 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release a connection without asyncpg's reset query (unlock all advisory locks, close cursors, unlisten,
+    reset settings): one round trip, and a span, per query otherwise. The service leaves no session state
+    behind: its locks and settings are transaction-scoped (migration 0003) and the migration lock is released
+    explicitly. asyncpg still rolls back a transaction left open before calling this."""
+
+
 class Database:
     """The asyncpg pool plus the service's queries; rows come back as dicts."""
 
@@ -103,7 +110,7 @@ class Database:
             try:
                 pool = await asyncpg.create_pool(
                     dsn, min_size=min_size, max_size=max_size, timeout=connect_timeout_s,
-                    command_timeout=command_timeout_s, init=_init_connection)
+                    command_timeout=command_timeout_s, init=_init_connection, reset=_keep_session)
                 break
             except CONNECTION_ERRORS as error:
                 if time.monotonic() >= give_up_at:

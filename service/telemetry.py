@@ -1,8 +1,9 @@
 """OpenTelemetry tracing of the service: the request, the worker's pipeline, every retry and breaker move.
 
-Exporters come from the standard ``OTEL_*`` variables (OTLP/HTTP when an endpoint is set) plus, for
-embedded runs, an OTLP/JSON lines file (``GENCHAOS_TRACES_FILE``). ``OTEL_SDK_DISABLED=true`` turns
-tracing off entirely, which is how the overhead benchmark measures the uninstrumented service.
+Exporters: ``OTEL_TRACES_EXPORTER`` (comma-separated ``otlp``, ``console`` or ``none``; unset means
+``otlp`` when an OTLP endpoint is configured, else none) plus, for embedded runs, an OTLP/JSON lines
+file (``GENCHAOS_TRACES_FILE``). ``OTEL_SDK_DISABLED=true`` turns tracing off entirely, which is how
+the overhead benchmark measures the uninstrumented service.
 The client's ``traceparent`` joins the runner's and Locust's requests to the service's spans, and
 the worker's trace links back to the request that created the generation through the traceparent
 stored with the row.
@@ -15,17 +16,26 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, SamplingResult
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from service.otlp_file import OtlpJsonLinesExporter
+from service.redaction import redact_span_urls, redact_span_urls_async
 from service.settings import Settings
 
 tracer = trace.get_tracer("genchaos.service")
 UNTRACED_ROUTES = "healthz,readyz,metrics"  # polled many times a second; their spans would drown the rest
+TRACES_EXPORTERS = ("otlp", "console", "none")
+_W3C = TraceContextTextMapPropagator()  # stored traceparents are W3C whatever OTEL_PROPAGATORS says
+FILE_EXPORT_DELAY_MS = 500  # a run's traces file is read right after the run; don't keep spans back for long
+
+
+class TracingConfigError(ValueError):
+    """The tracing environment asks for something the service cannot do; raised at start-up."""
 
 
 def service_version() -> str:
@@ -39,10 +49,36 @@ def tracing_disabled() -> bool:
     return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
 
 
+def span_exporters(settings: Settings) -> list[SpanExporter]:
+    """The exporters ``OTEL_TRACES_EXPORTER`` names, then the OTLP/JSON lines file when ``GENCHAOS_TRACES_FILE``
+    names one (whatever ``OTEL_TRACES_EXPORTER`` says). A name the service has no exporter for is an error."""
+    names = [name.strip().lower() for name in os.environ.get("OTEL_TRACES_EXPORTER", "").split(",") if name.strip()]
+    unknown = [name for name in names if name not in TRACES_EXPORTERS]
+    if unknown:
+        raise TracingConfigError(f"OTEL_TRACES_EXPORTER: unknown exporter {', '.join(map(repr, unknown))}; "
+                                 f"choose from {', '.join(TRACES_EXPORTERS)}")
+    if "none" in names and len(names) > 1:
+        raise TracingConfigError("OTEL_TRACES_EXPORTER: 'none' cannot be combined with other exporters")
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if not names and endpoint:
+        names = ["otlp"]  # before OTEL_TRACES_EXPORTER was honoured, an endpoint alone turned OTLP on
+    exporters: list[SpanExporter] = []
+    if "otlp" in names:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        exporters.append(OTLPSpanExporter())  # reads its endpoint, headers and timeout from OTEL_EXPORTER_OTLP_*
+    if "console" in names:
+        exporters.append(ConsoleSpanExporter())
+    if settings.traces_file:
+        exporters.append(OtlpJsonLinesExporter(settings.traces_file))
+    return exporters
+
+
 def setup_tracing(app: FastAPI, settings: Settings) -> Callable[[], None]:
-    """Install the tracer provider and the FastAPI, asyncpg and httpx instrumentation; returns shutdown."""
-    otlp_endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    if tracing_disabled() or not (otlp_endpoint or settings.traces_file):
+    """Install the tracer provider and the FastAPI, asyncpg and httpx instrumentation; returns shutdown.
+
+    Raises TracingConfigError for an exporter choice the service cannot honour, even with tracing disabled."""
+    exporters = span_exporters(settings)
+    if tracing_disabled() or not exporters:
         return lambda: None  # nowhere to send spans: leave the app uninstrumented
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -54,17 +90,16 @@ def setup_tracing(app: FastAPI, settings: Settings) -> Callable[[], None]:
     # background polls that explain no request.
     sampler = None if os.environ.get("OTEL_TRACES_SAMPLER") else ParentBased(root=DropOrphanClientSpans())
     provider = TracerProvider(resource=resource, sampler=sampler)
-    if otlp_endpoint:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    if settings.traces_file:
-        provider.add_span_processor(BatchSpanProcessor(OtlpJsonLinesExporter(settings.traces_file),
-                                                       schedule_delay_millis=500))
+    for exporter in exporters:
+        delay = FILE_EXPORT_DELAY_MS if isinstance(exporter, OtlpJsonLinesExporter) else None  # None: OTEL_BSP_*
+        provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=delay))
     trace.set_tracer_provider(provider)
     FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls=UNTRACED_ROUTES,
-                                       exclude_spans=["receive", "send"])  # per-ASGI-message spans: noise
+                                       exclude_spans=["receive", "send"],  # per-ASGI-message spans: noise
+                                       server_request_hook=redact_span_urls)
     AsyncPGInstrumentor().instrument(tracer_provider=provider)
-    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    HTTPXClientInstrumentor().instrument(tracer_provider=provider, request_hook=redact_span_urls,
+                                         async_request_hook=redact_span_urls_async)
     return provider.shutdown
 
 
@@ -81,17 +116,20 @@ class DropOrphanClientSpans(Sampler):
 
 
 def current_traceparent() -> str | None:
-    """The W3C traceparent of the current span, to store with work that continues elsewhere."""
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return carrier.get("traceparent")
+    """The W3C traceparent of the current span, to store with work that continues elsewhere (None outside a
+    trace, as with tracing off). Written directly: the propagator API costs more than the rest of a request's
+    tracing-off overhead."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
 
 
 def links_to(traceparent: str | None) -> list[trace.Link]:
     """A link to the span a stored traceparent names (none if there is none)."""
     if not traceparent:
         return []
-    context = trace.get_current_span(propagate.extract({"traceparent": traceparent})).get_span_context()
+    context = trace.get_current_span(_W3C.extract({"traceparent": traceparent})).get_span_context()
     return [trace.Link(context)] if context.is_valid else []
 
 

@@ -1,4 +1,5 @@
-"""Serving an emulator in the foreground: the listen options both command lines share, and uvicorn.
+"""Serving an emulator in the foreground: the listen options both command lines share, and uvicorn
+(with httptools' C HTTP parser: the emulators share the CPU with the service they test).
 
 uvicorn handles SIGINT and SIGTERM: it stops accepting and lets open requests finish for a
 moment. It then re-raises the signal, which lands in ``_exit_cleanly`` so the process exits 0
@@ -39,4 +40,4 @@ def serve(app: ASGIApp, host: str, port: int, **uvicorn_options: Any) -> None:
     """Serve ``app`` until SIGINT or SIGTERM, then exit 0."""
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, _exit_cleanly)
-    uvicorn.run(app, host=host, port=port, log_level="warning", **uvicorn_options)
+    uvicorn.run(app, host=host, port=port, log_level="warning", http="httptools", **uvicorn_options)
