@@ -370,3 +370,12 @@ def test_cli_names_a_missing_certificate(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=30, cwd=Path(__file__).resolve().parents[2])
     assert completed.returncode == 2
     assert "nope.pem" in completed.stderr
+
+
+async def test_an_oversized_or_too_deep_body_is_a_clear_4xx_never_a_500() -> None:
+    transport = httpx.ASGITransport(app=create_app())
+    async with httpx.AsyncClient(transport=transport, base_url="https://fal.test", headers=KEY) as client:
+        deep = await client.post("/fal-ai/flux/dev", content=b"[" * 100_000 + b"]" * 100_000)
+        huge = await client.post("/fal-ai/flux/dev", content=b'{"prompt": "' + b"a" * (2 << 20) + b'"}')
+    assert deep.status_code == 422 and "deeply" in deep.json()["detail"]
+    assert huge.status_code == 413 and "larger than" in huge.json()["detail"]

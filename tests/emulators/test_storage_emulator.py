@@ -185,6 +185,15 @@ async def test_upload_metadata_and_raw_body(async_client, emulator: Emulator, bu
     assert (await files.info("raw.bin"))["metadata"]["mimetype"] == "application/x-custom"
 
 
+async def test_metadata_nested_too_deep_is_a_clear_400_never_a_500(async_client, emulator: Emulator,
+                                                                    bucket_id: str) -> None:
+    await async_client.storage.create_bucket(bucket_id)
+    deep = httpx.post(f"{emulator.storage}/object/{bucket_id}/deep.png", headers={"apikey": SERVICE_KEY},
+                      files={"file": ("deep.png", PNG, "image/png")},
+                      data={"metadata": "[" * 100_000 + "]" * 100_000}, timeout=10)
+    assert deep.status_code == 400 and "metadata" in deep.json()["message"]
+
+
 async def test_keys_with_spaces_and_percent_signs_round_trip(async_client, bucket_id: str) -> None:
     await async_client.storage.create_bucket(bucket_id)
     files = async_client.storage.from_(bucket_id)

@@ -45,6 +45,7 @@ APP_NAMESPACES = ("workflows", "comfy")  # fal keeps these prefixes in request U
 LOGS_VALUES = {"true": True, "1": True, "false": False, "0": False}
 IMAGE = gradient_png(IMAGE_SIZE, IMAGE_SIZE)
 RUN_POLL_S = 0.02
+MAX_BODY_BYTES = 1 << 20  # model arguments; a larger body is refused with 413 before it is all read
 
 Handler = Callable[["Emulator", Request], Awaitable[Response]]
 
@@ -175,15 +176,31 @@ async def _admit(emulator: Emulator, request: Request) -> Job | Response:
         return fal_error(429, "Rate limit exceeded, retry later", _new_request_id(), "rate_limited")
     if emulator.chance(behaviour.submit_error_rate):
         return app_error(behaviour.submit_error_status, _new_request_id())
+    body = await _bounded_body(request)
+    if body is None:
+        return fal_error(413, f"Request body larger than {MAX_BODY_BYTES} bytes", _new_request_id())
     try:
-        arguments = json.loads(await request.body() or b"{}")
+        arguments = json.loads(body or b"{}")
     except ValueError as exc:
         return fal_error(422, f"Request body is not valid JSON: {exc}", _new_request_id())
+    except RecursionError:
+        return fal_error(422, "Request body nests objects or arrays too deeply", _new_request_id())
     if not isinstance(arguments, dict):
         return fal_error(422, "Request body must be a JSON object of model arguments", _new_request_id())
     job = emulator.new_job(app_id, arguments)
     request.state.request_id = job.request_id
     return job
+
+
+async def _bounded_body(request: Request) -> bytes | None:
+    """The request body, or None once it passes MAX_BODY_BYTES (read no further: memory stays bounded)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _outcome(job: Job, request: Request) -> Response:

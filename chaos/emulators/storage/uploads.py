@@ -17,7 +17,7 @@ from chaos.emulators.storage.store import NewObject
 def _metadata_json(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise invalid_request("metadata must be a JSON object") from None
     if not isinstance(value, dict):
         raise invalid_request("metadata must be a JSON object")
