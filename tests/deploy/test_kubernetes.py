@@ -158,7 +158,7 @@ def test_the_service_accepts_its_rendered_settings(kubectl, directory, monkeypat
     credential_keys = {line.split("=", 1)[0] for line in example if "=" in line and not line.startswith("#")}
     assert credential_keys == set(config_data(render(kubectl, KUBERNETES), "Secret", "genchaos-credentials"))
     for key in credential_keys:
-        monkeypatch.setenv(key, "postgresql://u@127.0.0.1:15432/d" if key == "GENCHAOS_DATABASE_URL" else "x")
+        monkeypatch.setenv(key, "postgresql://u@127.0.0.1:15432/d" if key == "GENCHAOS_DATABASE_URL" else "x" * 32)  # HS256 secrets are 32 bytes or more
     settings_map = config_data(objects, "ConfigMap", "genchaos-service-settings")
     for key, value in settings_map.items():
         monkeypatch.setenv(key, value)
