@@ -28,6 +28,7 @@ from service.db import CONNECTION_ERRORS, Database, NewGeneration
 from service.errors import (
     DependencyUnavailable,
     GenerationFailed,
+    Overloaded,
     Reason,
     ServiceUnavailable,
     reason_from_message,
@@ -311,12 +312,13 @@ class HardenedProfile(ResilienceProfile):
         down for a whole lease, the request is cancelled and LeaseLost raised: the next claim replaces it."""
         try:
             async for attempt in tenacity.AsyncRetrying(
-                    retry=tenacity.retry_if_exception_type(CONNECTION_ERRORS),
+                    retry=tenacity.retry_if_exception_type((*CONNECTION_ERRORS, Overloaded)),
                     wait=tenacity.wait_exponential(multiplier=0.1, max=1.0),
                     stop=tenacity.stop_after_delay(self.deps.settings.lease_duration_s), reraise=True):
                 with attempt:
                     saved = await job.save_request_id(request_id)
-        except CONNECTION_ERRORS:
+        except Exception as error:  # still unstored: this attempt must not go on polling an unrecorded job
+            log.warning("could not store the FAL request", extra={"dependency": "database", "error": repr(error)})
             saved = False
         if not saved:
             job.fal_request_id = None

@@ -182,8 +182,12 @@ class Worker:
         with tracer.start_as_current_span("generation.finalize"):
             failed = await self.deps.db.fail(row["id"], self.owner, reason)
         if failed:
-            if uploaded_path is not None:  # only once the row is final: a retried claim would upload again
-                self._remove_in_background(uploaded_path)
+            # Only once the row is final (a retried claim would upload again); also when an earlier claim,
+            # killed after its upload, may have left the object this one never got to write.
+            path = uploaded_path or (object_path(str(row["user_id"]), str(row["id"])) if row["attempts"] > 1
+                                     else None)
+            if path is not None:
+                self._remove_in_background(path)
             self._count_terminal(row, "failed")
             log.warning("generation failed", extra={"status": "failed", "error": reason})
 
