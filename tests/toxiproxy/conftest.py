@@ -53,3 +53,13 @@ def echo_upstream() -> Iterator[Upstream]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture
+def server_with_metrics() -> Iterator[ServerThread]:
+    """A server of its own with per-proxy byte counters on /metrics (`-proxy-metrics`)."""
+    server = ServerThread(proxy_metrics=True)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -454,15 +454,6 @@ def test_keep_alive_serves_many_requests_on_one_connection(api):
 
 # --- servers with their own options -------------------------------------------------------
 
-@pytest.fixture
-def server_with_metrics():
-    server = ServerThread(proxy_metrics=True)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def test_proxy_metrics_received_and_sent_bytes(server_with_metrics, echo_upstream):
     with httpx.Client(base_url=server_with_metrics.url, timeout=5) as client:
         proxy = create_proxy(client, "test", echo_upstream.address)

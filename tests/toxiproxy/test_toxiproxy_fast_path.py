@@ -257,15 +257,6 @@ def test_toxic_churn_during_large_transfer_both_ways_keeps_every_byte(api, upstr
 
 # --- byte counters ------------------------------------------------------------------------
 
-@pytest.fixture
-def server_with_metrics():
-    server = ServerThread(proxy_metrics=True)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def transfer_and_read_counters(server: ServerThread, upstream) -> dict[str, float]:
     """Send 3 MiB + 1 up and 5 MiB + 3 down on the fast path; the proxy's /metrics samples."""
     with httpx.Client(base_url=server.url, timeout=IO_TIMEOUT_S) as api:
