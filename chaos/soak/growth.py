@@ -19,24 +19,24 @@ MB = 1024 * 1024
 class GrowthBounds:
     """Growth allowed over one lifetime; the defaults are the soak's stated bounds."""
 
-    rss_ratio: float = 0.25
-    rss_slack_bytes: int = 20 * MB
+    memory_ratio: float = 0.25
+    memory_slack_bytes: int = 20 * MB
     fds: int = 50
     connections: int = 50
     min_samples: int = 10
 
     def limit(self, metric: str, baseline: float) -> float:
-        if metric == "rss_bytes":
-            return baseline * (1 + self.rss_ratio) + self.rss_slack_bytes
+        if metric == "memory_bytes":
+            return baseline * (1 + self.memory_ratio) + self.memory_slack_bytes
         return baseline + (self.fds if metric == "open_fds" else self.connections)
 
     def describe(self) -> str:
-        return (f"RSS +{self.rss_ratio:.0%} + {self.rss_slack_bytes / MB:g} MB, open fds +{self.fds}, "
+        return (f"memory (PSS) +{self.memory_ratio:.0%} + {self.memory_slack_bytes / MB:g} MB, open fds +{self.fds}, "
                 f"connections +{self.connections}, last fifth vs second fifth of each lifetime of at least "
                 f"{self.min_samples} samples")
 
 
-METRICS = ("rss_bytes", "open_fds", "connections")
+METRICS = ("memory_bytes", "open_fds", "connections")
 
 
 @dataclass(frozen=True)

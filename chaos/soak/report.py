@@ -1,5 +1,5 @@
 """The soak's results as `soak.json` and as `soak.html`: the verdict, the generation accounting, the
-kills, the growth of every process lifetime, and charts of RSS, open fds and connections over time
+kills, the growth of every process lifetime, and charts of memory (PSS), open fds and connections over time
 with the fault windows shaded and the kills marked."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from chaos.soak.runner import SoakResult
 SCHEMA_VERSION = 1
 COMPONENT_COLOURS = {"service": COLOURS["p50"], "postgres": COLOURS["p95"], "fal-emulator": COLOURS["p99"],
                      "storage-emulator": COLOURS["success"], "toxiproxy": COLOURS["open"]}
-CHARTS = (("rss_bytes", "resident memory (RSS)", "{:.3g} MB", 1 / MB), ("open_fds", "open file descriptors", "{:g}", 1),
+CHARTS = (("memory_bytes", "memory (PSS: shared pages split between the processes sharing them)", "{:.3g} MB", 1 / MB), ("open_fds", "open file descriptors", "{:g}", 1),
           ("connections", "open TCP connections", "{:g}", 1))
 
 
@@ -89,7 +89,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 def _amount(metric: str, value: float | None) -> str:
     if value is None:
         return "–"
-    return f"{value / MB:.1f} MB" if metric == "rss_bytes" else f"{value:g}"
+    return f"{value / MB:.1f} MB" if metric == "memory_bytes" else f"{value:g}"
 
 
 def html(document: dict[str, Any]) -> str:

@@ -1,9 +1,13 @@
-"""Resident memory, open file descriptors and open TCP connections of every process of the stack,
+"""Memory, open file descriptors and open TCP connections of every process of the stack,
 sampled from a thread with psutil while the soak runs.
 
 A component is a long-lived process with its children: the service, PostgreSQL (the postmaster
 and its backends), the two emulators and the Toxiproxy-compatible server. Each sample names the pid
 of the long-lived process, so a restarted service or database starts a new lifetime of its own.
+
+Memory is the proportional set size (PSS): a page shared by n processes counts 1/n in each, so the
+sum over a family counts PostgreSQL's shared buffers once, where summed RSS counts them once per
+backend and grows with every backend that touches them.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ class ResourceSample:
     t: float  # seconds since the soak started
     component: str
     pid: int  # the long-lived process: a new pid is a new lifetime
-    rss_bytes: int  # summed over the process and its children
+    memory_bytes: int  # PSS summed over the process and its children
     open_fds: int
     connections: int  # TCP connections not listening
     processes: int
@@ -61,6 +65,14 @@ def stack_processes(stack: EmbeddedStack) -> dict[str, int]:
     return found
 
 
+def proportional_memory(process: psutil.Process) -> int:
+    """The process's PSS; its RSS where smaps cannot be read (another user's process, without root)."""
+    try:
+        return process.memory_full_info().pss
+    except psutil.AccessDenied:
+        return process.memory_info().rss
+
+
 def measure(component: str, pid: int, started_at: float) -> ResourceSample | None:
     """One sample of a process and its children, timed when it is taken (a sweep over every component
     takes a while under load); None when the process is gone (killed between two reads)."""
@@ -70,11 +82,11 @@ def measure(component: str, pid: int, started_at: float) -> ResourceSample | Non
         family = [root, *root.children(recursive=True)]
     except psutil.Error:
         return None
-    rss = fds = connections = alive = 0
+    memory = fds = connections = alive = 0
     for process in family:
         try:
             with process.oneshot():
-                rss += process.memory_info().rss
+                memory += proportional_memory(process)
                 fds += process.num_fds()
                 connections += sum(c.status != psutil.CONN_LISTEN for c in process.net_connections(kind="tcp"))
             alive += 1
@@ -82,7 +94,7 @@ def measure(component: str, pid: int, started_at: float) -> ResourceSample | Non
             continue
     if not alive:
         return None
-    return ResourceSample(round(t, 3), component, pid, rss, fds, connections, alive)
+    return ResourceSample(round(t, 3), component, pid, memory, fds, connections, alive)
 
 
 class ResourceSampler:

@@ -19,7 +19,7 @@ class Check:
 
 
 def _unit(metric: str, value: float) -> str:
-    return f"{value / MB:.1f} MB" if metric == "rss_bytes" else f"{value:g}"
+    return f"{value / MB:.1f} MB" if metric == "memory_bytes" else f"{value:g}"
 
 
 def growth_check(growth: list[Growth]) -> Check:

@@ -16,7 +16,7 @@ import pytest
 from chaos.soak.growth import MB, GrowthBounds, judge_growth
 from chaos.soak.kills import Kill
 from chaos.soak.ledger import Row, account
-from chaos.soak.resources import ResourceSample
+from chaos.soak.resources import ResourceSample, measure
 from chaos.soak.verdict import checks, held
 from tests.reliability.observe import wait_for
 
@@ -92,10 +92,44 @@ def test_memory_growth_beyond_the_bound_fails_the_verdict():
     clean = account(["a"], {"a": CLEAN_ROWS["a"]}, [], {"u/a.png"}, [], [])
     leaking = samples("service", 1, [80.0 + 10 * i for i in range(20)])  # 100 MB -> ~250 MB
     growth = judge_growth(leaking, GrowthBounds())
-    rss = next(g for g in growth if g.metric == "rss_bytes")
+    rss = next(g for g in growth if g.metric == "memory_bytes")
     assert rss.held is False and rss.final > rss.limit
     assert verdict_of(clean, growth)["no resource growth beyond the bounds"] is False
     assert verdict_of(clean)["overall"] is True
+
+
+# A parent maps and touches 64 MB of shared memory and forks four children that touch it too: the
+# shape of a postmaster's shared buffers and its backends.
+SHARED_MEMORY_FAMILY = """
+import mmap, os, sys, time
+size = 64 * 1024 * 1024
+shared = mmap.mmap(-1, size)
+shared.write(b"x" * size)
+for _ in range(4):
+    if os.fork() == 0:
+        total = sum(shared[i] for i in range(0, size, 4096))
+        time.sleep(60)
+        os._exit(0)
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_memory_counts_pages_shared_by_a_family_once():
+    family = subprocess.Popen([sys.executable, "-c", SHARED_MEMORY_FAMILY], stdout=subprocess.PIPE, text=True)
+    try:
+        assert family.stdout.readline().strip() == "ready"
+        root = psutil.Process(family.pid)
+        wait_for(lambda: len(root.children()) == 4 and all(c.memory_info().rss > 60 * MB for c in root.children()),
+                 timeout_s=30, what="four children touching the shared pages")
+        summed_rss = sum(p.memory_info().rss for p in [root, *root.children()])
+        sample = measure("postgres", family.pid, started_at=time.time())
+        assert summed_rss > 300 * MB  # what a summed RSS would have judged
+        assert 64 * MB < sample.memory_bytes < 110 * MB and sample.processes == 5
+    finally:
+        for process in [*psutil.Process(family.pid).children(), psutil.Process(family.pid)]:
+            process.kill()
+        family.wait(timeout=10)
 
 
 def test_a_restart_starts_a_new_lifetime_and_outages_are_left_out():
