@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import logging
 import math
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -19,7 +18,6 @@ from fastapi.responses import JSONResponse
 from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.auth import AuthError, TokenVerifier
 from service.db import Database, NewGeneration
@@ -33,8 +31,9 @@ from service.errors import (
 from service.fal_gateway import FalGateway
 from service.health import HealthMonitor
 from service.json_safety import MAX_JSON_DEPTH
-from service.logs import request_id_var, user_id_var
+from service.logs import user_id_var
 from service.metrics import Metrics
+from service.middleware import BodySizeLimit, RequestObserver
 from service.resilience import Dependencies, ResilienceProfile, build_profile
 from service.schemas import Generation, GenerationPage, GenerationRequest, Problem, Readiness
 from service.settings import Settings
@@ -55,50 +54,6 @@ _API_ERRORS = {400: {"model": Problem, "description": "More than one Authorizati
                401: {"model": Problem, "description": "Missing or invalid access token."},
                413: {"model": Problem, "description": "Request body too large."},
                422: {"model": Problem, "description": "Invalid request."}, 503: _UNAVAILABLE}
-
-
-class BodySizeLimit:
-    """413 for request bodies over the limit, whether announced by Content-Length or streamed."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(scope, receive, send)
-            return
-        chunks, size, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._reject(scope, receive, send)
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body, replayed = b"".join(chunks), False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse({"detail": f"Request body too large (limit {self.max_bytes} bytes)."}, 413)
-        await response(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -154,29 +109,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await db.close()
             shutdown_tracing()
 
-    app = FastAPI(title="genchaos reference generation service", lifespan=lifespan)
+    tracing = setup_tracing(settings)
+    shutdown_tracing = tracing.shutdown
+    app = FastAPI(title="genchaos reference generation service", lifespan=lifespan,
+                  telemetry=tracing.fastapi_telemetry)
     app.state.settings, app.state.metrics = settings, metrics
     _install_handlers(app, metrics)
     _install_routes(app, settings, metrics, verifier)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    shutdown_tracing = setup_tracing(app, settings)
     return app
 
 
 def _install_handlers(app: FastAPI, metrics: Metrics) -> None:
-    @app.middleware("http")
-    async def observe(request: Request, call_next):
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        request_id_var.set(request_id[:64])
-        user_id_var.set(None)
-        started = time.monotonic()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        metrics.http_requests.labels(template, request.method, str(response.status_code)).inc()
-        metrics.http_duration.labels(template, request.method).observe(time.monotonic() - started)
-        response.headers["X-Request-ID"] = request_id[:64]
-        return response
+    app.add_middleware(RequestObserver, metrics=metrics)
 
     @app.exception_handler(ServiceUnavailable)
     async def unavailable(request: Request, error: ServiceUnavailable) -> JSONResponse:

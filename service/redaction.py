@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from opentelemetry.sdk.trace import SpanProcessor
+
 REDACTED = "REDACTED"
 # Query parameters whose value is a credential: access_token, refresh_token, token, apikey, api_key, key, ...
 _SECRET_QUERY_VALUE = re.compile(r"(?i)([?&;](?:[a-z0-9_.-]*token|api[_-]?key|key|secret|password|sig)=)[^&#;\s\"'\\]*")
@@ -28,9 +30,8 @@ def _redact_query(query: str) -> str:
     return redact("?" + query)[1:]
 
 
-def redact_span_urls(span: Any, *_request: Any) -> None:
-    """Instrumentation hook (FastAPI server_request_hook, httpx request_hook): rewrite the URL attributes
-    the instrumentation has just set on ``span``."""
+def redact_span_urls(span: Any) -> None:
+    """Rewrite the URL attributes set on ``span`` so far."""
     if span is None or not span.is_recording():
         return
     attributes = getattr(span, "attributes", None) or {}
@@ -42,6 +43,9 @@ def redact_span_urls(span: Any, *_request: Any) -> None:
                 span.set_attribute(name, redacted)
 
 
-async def redact_span_urls_async(span: Any, *request: Any) -> None:
-    """The same hook for httpx's async clients, which only accept a coroutine."""
-    redact_span_urls(span, *request)
+class RedactUrlAttributes(SpanProcessor):
+    """Redacts every span's URL attributes as it starts: FastAPI and the httpx instrumentation set them
+    when they start a span, before any exporter can see it."""
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        redact_span_urls(span)

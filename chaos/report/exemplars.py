@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 
 MAX_SPANS = 60  # rows in one waterfall; a long trace is cut, and says so
-# ASGI instrumentation's per-message spans: noise next to the request span that holds them.
+# The contrib ASGI instrumentation's per-message spans (a service traced with it rather than with
+# FastAPI's own telemetry): noise next to the request span that holds them.
 NOISE_SUFFIXES = (" http send", " http receive")
-SHOWN_ATTRIBUTES = ("http.status_code", "genchaos.503_reason", "genchaos.dependency", "genchaos.attempt",
+# Status codes under the current HTTP conventions (FastAPI) and the old ones (httpx's client spans).
+STATUS_ATTRIBUTES = ("http.response.status_code", "http.status_code")
+SHOWN_ATTRIBUTES = (*STATUS_ATTRIBUTES, "genchaos.503_reason", "genchaos.dependency", "genchaos.attempt",
                     "genchaos.outcome", "genchaos.generation_id", "genchaos.attempts", "db.statement")
 ERROR_STATUS = 2  # OTLP Status.code ERROR
 
@@ -71,7 +74,7 @@ def waterfall(trace: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "name": span["name"], "depth": depth, "start_ms": ms(span["startTimeUnixNano"]),
             "duration_ms": ms(span["endTimeUnixNano"]) - ms(span["startTimeUnixNano"]),
             "error": span.get("status", {}).get("code") == ERROR_STATUS or attrs.get("genchaos.outcome") in (
-                "error", "timeout", "rejected") or int(attrs.get("http.status_code") or 0) >= 500,
+                "error", "timeout", "rejected") or any(int(attrs.get(k) or 0) >= 500 for k in STATUS_ATTRIBUTES),
             "attributes": {k: attrs[k] for k in SHOWN_ATTRIBUTES if k in attrs},
             "events": [{"name": e["name"], "t_ms": ms(e["timeUnixNano"]), "attributes": attributes(e)}
                        for e in span.get("events", [])],

@@ -8,6 +8,7 @@ import secrets
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from chaos.stack.embedded import EmbeddedStack
@@ -57,14 +58,33 @@ def test_client_traceparent_joins_the_request_and_the_worker_links_back(stack: E
     accepted = submit(info, headers)
     assert wait_terminal(info, headers, accepted.json()["id"])["status"] == "completed"
 
-    server = wait_for_spans(info.traces_file, lambda s: s["traceId"] == trace_id and s.get("parentSpanId") == parent_id)
-    assert attribute(server[0], "http.route") == "/api/v1/generations" or "generations" in server[0]["name"]
+    joined = wait_for_spans(info.traces_file, lambda s: s["traceId"] == trace_id and s.get("parentSpanId") == parent_id)
+    [server] = [s for s in joined if s["name"] == "POST /api/v1/generations"]  # the polls carry the traceparent too
+    assert server["kind"] == 2  # SERVER
+    assert attribute(server, "http.route") == "/api/v1/generations"
+    assert attribute(server, "http.response.status_code") == "202"
     generation_id = accepted.json()["id"]
     process = wait_for_spans(info.traces_file, lambda s: s["name"] == "generation.process"
                              and attribute(s, "genchaos.generation_id") == generation_id)[0]
     assert any(link["traceId"] == trace_id for link in process.get("links", []))
     steps = {s["name"] for s in spans(info.traces_file) if s["traceId"] == process["traceId"]}
     assert {"generation.fal", "fal.attempt", "generation.download", "generation.upload", "generation.finalize"} <= steps
+
+
+def test_a_token_in_the_query_string_never_reaches_the_traces_and_health_polls_are_not_traced(stack: EmbeddedStack):
+    info = stack.info
+    secret = secrets.token_urlsafe(24)
+    with httpx.Client(base_url=info.service_url, timeout=10, trust_env=False) as client:
+        assert client.get("/healthz").status_code == 200
+        trace_id = secrets.token_hex(16)
+        listed = client.get("/api/v1/generations", params={"limit": 1, "access_token": secret},
+                            headers={**auth_headers(info), "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"})
+    assert listed.status_code == 200
+    [server] = wait_for_spans(info.traces_file, lambda s: s["traceId"] == trace_id and s["kind"] == 2)
+    assert attribute(server, "url.query") == "limit=1&access_token=REDACTED"
+    text = Path(info.traces_file).read_text()
+    assert secret not in text
+    assert not [s for s in spans(info.traces_file) if attribute(s, "url.path") == "/healthz"]  # ended first, so exported first
 
 
 def test_each_fal_retry_is_a_numbered_attempt_with_its_delay(stack: EmbeddedStack, fal: FalEmulatorControl):

@@ -139,7 +139,7 @@ def worker_trace(trace: str, generation_id: str, attempts: int) -> list[dict]:
 
 def request_trace(trace: str, duration_ms: float = 3) -> list[dict]:
     return [span(trace, "s", "POST /api/v1/generations", 0, duration_ms, parent="client-span",
-                 attributes={"http.status_code": 503, "genchaos.503_reason": "breaker_open"}),
+                 attributes={"http.response.status_code": 503, "genchaos.503_reason": "breaker_open"}),
             span(trace, "x", "POST /api/v1/generations http send", 2, 3, parent="s")]
 
 
@@ -159,6 +159,7 @@ def test_exemplars_are_a_fast_failure_and_the_generation_with_the_most_fal_attem
                   "generations": {"g1": "req1", "g3": "req3", "gx": "reqx"}}
     fast, retried = scenario_exemplars(candidates, index)
     assert (fast["kind"], fast["trace_id"], fast["spans"][0]["error"]) == ("breaker_open", "r503", True)
+    assert fast["spans"][0]["attributes"]["http.response.status_code"] == 503
     assert (retried["kind"], retried["trace_id"], retried["linked_trace_id"]) == ("retried_generation", "w3", "req3")
     assert "3 FAL attempts" in retried["title"]
     assert scenario_exemplars({"generations": {"g1": "req1"}}, index) == []

@@ -7,9 +7,11 @@ import json
 import logging
 
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from service.logs import JsonFormatter
-from service.redaction import redact, redact_span_urls
+from service.redaction import RedactUrlAttributes, redact
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
 
@@ -43,11 +45,15 @@ async def test_a_token_in_the_query_string_is_not_in_the_json_log(service, caplo
         assert piece not in stream.getvalue()
 
 
-def test_the_span_hook_rewrites_url_attributes():
-    span = TracerProvider().get_tracer("test").start_span("GET", attributes={
+def test_spans_are_exported_with_their_url_attributes_redacted():
+    exported = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(RedactUrlAttributes())
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    provider.get_tracer("test").start_span("GET", attributes={
         "http.url": f"http://127.0.0.1:8000/api/v1/generations?access_token={TOKEN}",
-        "url.query": f"token={TOKEN}&limit=1", "http.target": "/api/v1/generations"})
-    redact_span_urls(span, {})
+        "url.query": f"token={TOKEN}&limit=1", "http.target": "/api/v1/generations"}).end()
+    [span] = exported.get_finished_spans()
     assert span.attributes["http.url"] == "http://127.0.0.1:8000/api/v1/generations?access_token=REDACTED"
     assert span.attributes["url.query"] == "token=REDACTED&limit=1"
     assert span.attributes["http.target"] == "/api/v1/generations"

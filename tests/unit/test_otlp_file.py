@@ -53,3 +53,19 @@ def test_orphan_client_spans_are_dropped_but_client_spans_inside_a_trace_are_kep
     names = [s["name"] for line in path.read_text().splitlines()
              for rs in json.loads(line)["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]]
     assert sorted(names) == ["SELECT", "generation.process"]
+
+
+def test_a_batch_holding_a_lone_surrogate_is_still_written(tmp_path):
+    path = tmp_path / "traces.jsonl"
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(OtlpJsonLinesExporter(path)))
+    provider.get_tracer("test").start_span("exception", attributes={"exception.message": "bad \ud800 text"}).end()
+    provider.get_tracer("test").start_span("after").end()
+    provider.shutdown()
+
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    names = [span["name"] for line in lines for rs in line["resourceSpans"] for ss in rs["scopeSpans"]
+             for span in ss["spans"]]
+    assert names == ["exception", "after"]
+    assert lines[0]["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"][0]["value"] == \
+        {"stringValue": "bad \ud800 text"}

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-from fastapi import FastAPI
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
@@ -95,7 +94,7 @@ def test_a_wrong_choice_is_refused_even_with_tracing_disabled(monkeypatch):
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "jaeger")
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     with pytest.raises(TracingConfigError):
-        setup_tracing(FastAPI(), settings())
+        setup_tracing(settings())
 
 
 def test_the_service_exits_2_naming_the_variable_when_the_exporter_is_unknown():
