@@ -48,7 +48,7 @@ def recorded_spans() -> list:
                      Resource.get_empty()):
         provider = TracerProvider(resource=resource, span_limits=limits)
         provider.add_span_processor(SimpleSpanProcessor(exporter))
-        request_tracer = provider.get_tracer("opentelemetry.instrumentation.fastapi", "0.66b1",
+        request_tracer = provider.get_tracer("fastapi", "0.165.0",
                                              schema_url="https://opentelemetry.io/schemas/1.11.0")
         service_tracer = provider.get_tracer("genchaos.service")
         remote = SpanContext(0x5F51ED3DBFB98FCAFD20859DAF91D662, 0xDC4D9752136E6207, is_remote=True,
