@@ -15,7 +15,7 @@ import dataclasses
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -272,8 +272,8 @@ class HardenedProfile(ResilienceProfile):
         async def attempt() -> dict[str, Any]:
             async with self.fal_breaker.call(is_failure=_is_transient):
                 try:
-                    async with asyncio.timeout(self._attempt_timeout(job)):
-                        request_id = await self._usable_request(job)
+                    async with asyncio.timeout(self._attempt_timeout(job)) as fal_clock:
+                        request_id = await self._usable_request(job, fal_clock)
                         return await self.deps.fal.wait_for_result(request_id)
                 except TimeoutError:
                     await self._abandon_request(job)
@@ -290,8 +290,10 @@ class HardenedProfile(ResilienceProfile):
                                        "check FAL_KEY") from error
             raise
 
-    async def _usable_request(self, job: FalJob) -> str:
-        """The stored fal request if fal still knows it; otherwise a new one, stored before it is polled."""
+    async def _usable_request(self, job: FalJob, fal_clock: asyncio.Timeout) -> str:
+        """The stored fal request if fal still knows it; otherwise a new one, stored before it is polled.
+        Storing it does not count against the attempt's time (``fal_clock``), which bounds waiting on FAL:
+        an attempt timed out while the database was away would give up a request FAL is running."""
         fal, old = self.deps.fal, job.fal_request_id
         if old is not None:
             try:
@@ -302,19 +304,23 @@ class HardenedProfile(ResilienceProfile):
                     raise
         request_id = await fal.submit(job.arguments, job.generation_id)
         job.fal_request_id = request_id
-        await self._record_request(job, request_id)
+        with _paused(fal_clock):
+            await self._record_request(job, request_id)
         return request_id
 
     async def _record_request(self, job: FalJob, request_id: str) -> None:
-        """Store a just-submitted request before polling it, through a short database outage: a claim that
-        finds no stored request submits anew and FAL takes no idempotency key, so an unsaved request is how
-        a generation reaches FAL twice. If the lease went to another claim meanwhile, or the database stays
-        down for a whole lease, the request is cancelled and LeaseLost raised: the next claim replaces it."""
+        """Store a just-submitted request before polling it, through a database outage: a claim that finds no
+        stored request submits anew and FAL takes no idempotency key, so an unsaved request is how a
+        generation reaches FAL twice. While the database cannot answer, no other claim can take the row
+        either, so the save is retried until the database answers or the generation's deadline passes. If
+        the lease went to another claim meanwhile, or the deadline passed, the request is cancelled and
+        LeaseLost raised: the next claim replaces it."""
         try:
             async for attempt in tenacity.AsyncRetrying(
                     retry=tenacity.retry_if_exception_type((*CONNECTION_ERRORS, Overloaded)),
                     wait=tenacity.wait_exponential(multiplier=0.1, max=1.0),
-                    stop=tenacity.stop_after_delay(self.deps.settings.lease_duration_s), reraise=True):
+                    stop=tenacity.stop_after_delay(max(self.deps.settings.lease_duration_s,
+                                                       job.deadline_at - time.monotonic())), reraise=True):
                 with attempt:
                     saved = await job.save_request_id(request_id)
         except Exception as error:  # still unstored: this attempt must not go on polling an unrecorded job
@@ -396,6 +402,19 @@ def _is_transient(error: BaseException) -> bool:
     if isinstance(error, (GenerationFailed, BreakerOpenError, LeaseLost, ValueError, TypeError, KeyError)):
         return False
     return not _is_permanent_http_error(error)
+
+
+@contextlib.contextmanager
+def _paused(clock: asyncio.Timeout) -> Iterator[None]:
+    """Stop ``clock`` for the block, then give it back the time it had left."""
+    loop = asyncio.get_running_loop()
+    deadline = clock.when()
+    left = None if deadline is None else deadline - loop.time()
+    clock.reschedule(None)
+    try:
+        yield
+    finally:
+        clock.reschedule(None if left is None else loop.time() + left)
 
 
 def build_profile(deps: Dependencies) -> ResilienceProfile:

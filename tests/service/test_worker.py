@@ -129,3 +129,41 @@ async def test_timed_out_fal_request_is_given_up_not_resumed(start_service, fal_
     assert max(polls_of_stuck) - stuck["t"] < attempt_timeout_s + 0.5, "the stuck job was polled past its attempt"
     assert any(r["kind"] == "cancel" and r["request_id"] == stuck["request_id"] for r in log)
     assert any(r["kind"] == "result" and r["request_id"] == fresh["request_id"] for r in log)
+
+
+async def test_a_request_stored_slowly_is_not_given_up_as_a_timed_out_attempt(start_service, fal_emulator,
+                                                                              database_url):
+    """Storing the request id waits on the database, not on FAL: a save held up past the attempt timeout (a
+    locked row here; a restarting database in the soak) must not cancel the job FAL is running and submit
+    it again."""
+    await fal_emulator.set_behaviour(latency_s=0.5)  # the submit takes a while: time to lock the claimed row
+    async with start_service(fal_attempt_timeout_s=1.5) as svc, svc.client(svc.token()) as client:
+        generation_id = (await client.post("/api/v1/generations", json={"model_id": "m/x", "prompt": "p"})).json()["id"]
+        blocker = await asyncpg.connect(database_url)
+        try:
+            async def claimed() -> bool:
+                return await blocker.fetchval("SELECT status FROM generations WHERE id = $1", uuid.UUID(generation_id)) \
+                    == "processing"
+
+            await wait_for(claimed, what="the worker to claim the generation")
+            async with blocker.transaction():
+                await blocker.execute("SELECT 1 FROM generations WHERE id = $1 FOR UPDATE", uuid.UUID(generation_id))
+
+                async def submitted() -> bool:
+                    return any(r["kind"] == "submit" for r in await fal_emulator.requests())
+
+                await wait_for(submitted, what="the submit")
+                await asyncio.sleep(2.2)  # the save waits on the lock past the attempt timeout
+                await fal_emulator.set_behaviour(latency_s=0.0)
+        finally:
+            await blocker.close()
+
+        async def finished() -> bool:
+            return (await client.get(f"/api/v1/generations/{generation_id}")).json()["status"] in ("completed", "failed")
+
+        await wait_for(finished, what="the generation to finish")
+        final = (await client.get(f"/api/v1/generations/{generation_id}")).json()
+    assert final["status"] == "completed", final
+    log = await fal_emulator.requests()
+    assert [r["kind"] for r in log].count("submit") == 1, "the generation reached FAL twice"
+    assert not [r for r in log if r["kind"] == "cancel"]
