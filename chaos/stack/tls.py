@@ -24,11 +24,12 @@ class TlsFiles:
     server_key: Path
 
 
-def make_test_ca(directory: Path) -> TlsFiles:
-    """Create a CA and a server certificate for 127.0.0.1 and localhost in ``directory``."""
+def make_test_ca(directory: Path, *extra_hosts: str) -> TlsFiles:
+    """Create a CA and a server certificate for 127.0.0.1, localhost and ``extra_hosts`` (e.g. a
+    container's name) in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA(organization_name="genchaos test CA")
-    server = ca.issue_cert("127.0.0.1", "localhost")
+    server = ca.issue_cert("127.0.0.1", "localhost", *extra_hosts)
     files = TlsFiles(
         ca_cert=directory / "ca.pem",
         ca_bundle=directory / "ca-bundle.pem",

@@ -6,10 +6,14 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
+from cryptography import x509
 
+from chaos.stack.tls import make_test_ca
 from tests.dashboards.promtools import REPO, bind_mounts
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -103,3 +107,29 @@ def test_dockerfile_builds_on_python_3_11_slim_and_runs_the_service():
     assert json.loads(cmd)[:3] == ["python", "-m", "service"]
     for copied in re.findall(r"^COPY (\S+) ", dockerfile, flags=re.MULTILINE):
         assert (REPO / copied).exists(), f"Dockerfile copies missing {copied}"
+
+
+def certificate_names(pem: Path) -> set[str]:
+    certificate = x509.load_pem_x509_certificate(pem.read_bytes())
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return {str(n) for n in names.get_values_for_type(x509.DNSName)} | \
+           {str(n) for n in names.get_values_for_type(x509.IPAddress)}
+
+
+def fal_hosts_missing_from(pem: Path) -> set[str]:
+    """Hosts by which the compose stack file reaches the FAL emulator that its certificate does not name."""
+    stack = json.loads((REPO / "deploy" / "compose-stack.json").read_text())
+    return {urlsplit(stack[key]).hostname for key in ("fal_url", "fal_admin_url")} - certificate_names(pem)
+
+
+def test_the_fal_certificate_names_every_host_the_compose_stack_file_uses(tmp_path):
+    command = services()["certs"]["command"]
+    assert command[:2] == ["python", "-c"]
+    subprocess.run([sys.executable, "-c", command[2].replace("'/certs'", repr(str(tmp_path)))], check=True,
+                   timeout=60, cwd=REPO)
+    assert fal_hosts_missing_from(tmp_path / "server.pem") == set()
+
+
+def test_the_certificate_check_catches_a_missing_host(tmp_path):
+    make_test_ca(tmp_path)
+    assert fal_hosts_missing_from(tmp_path / "server.pem") == {"fal-emulator"}
