@@ -72,6 +72,7 @@ class Coordinator:
             started_at=self._started_at,
             duration_s=float(options.run_time or time.time() - self._started_at),
             records=list(self._collector.records),
+            flood_records=list(self._collector.flood_records),
             fault_windows=list(self._timeline.windows) if self._timeline else [],
             breaker_samples=self._observer.samples,
             timings=self._observer.timings,

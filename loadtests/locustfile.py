@@ -17,9 +17,9 @@ from loadtests.coordinator import Coordinator
 from loadtests.options import LoadSetupError, add_arguments, resolve
 from loadtests.records import RecordCollector
 from loadtests.shape import ScenarioShape
-from loadtests.users import GenerationUser
+from loadtests.users import FloodingUser, GenerationUser
 
-__all__ = ["GenerationUser", "ScenarioShape"]
+__all__ = ["FloodingUser", "GenerationUser", "ScenarioShape"]
 SETUP_ERROR_EXIT_CODE = 2
 
 

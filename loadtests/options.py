@@ -3,15 +3,18 @@
 Every argument also reads an environment variable, so `locust -f loadtests/locustfile.py` works
 with nothing but ``GENCHAOS_STACK_FILE`` set. Locust forwards custom arguments from the master to
 its workers with every spawn message, so the master resolves everything a worker needs (token
-secret, think times, pacing) and workers need neither the stack file nor the scenario.
+secret, think times, pacing, the flood and its user) and workers need neither the stack file nor
+the scenario.
 """
 
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from chaos.run.traffic import POLL_INTERVAL_S
 from chaos.scenarios.catalogue import ScenarioError, load_catalogue, load_scenario, select
 from chaos.scenarios.model import Scenario
 from chaos.stack.embedded import StackInfo
@@ -19,8 +22,12 @@ from chaos.stack.processes import StackError
 
 DEFAULT_THINK_S = (0.5, 1.5)
 DEFAULT_GENERATION_TIMEOUT_S = 30.0
+DEFAULT_POLL_INTERVAL_S = 0.1  # a person's client following their generation
 # Open-model scenarios (rate_per_s) run each user at one generation every this many seconds.
 OPEN_MODEL_USER_INTERVAL_S = 2.0
+# A flooding load (load.flood_rate_per_s) is one more user, as in `genchaos run`: one identity, so the
+# service's per-user bound is what it meets.
+FLOODING_USERS = 1
 
 
 class LoadSetupError(ValueError):
@@ -52,10 +59,16 @@ def add_arguments(parser) -> None:
                        help="tasks per second per user (constant throughput); 0 uses think times")
     parser.add_argument("--honour-retry-after", action="store_true", env_var="GENCHAOS_HONOUR_RETRY_AFTER",
                        default=False, help="after a 503, wait the Retry-After seconds before the next task")
-    parser.add_argument("--poll-interval", type=float, env_var="GENCHAOS_POLL_INTERVAL", default=0.1,
-                       help="seconds between polls of a pending generation")
+    parser.add_argument("--poll-interval", type=float, env_var="GENCHAOS_POLL_INTERVAL", default=None,
+                       help="seconds between polls of a pending generation (default: a scenario's load polls "
+                            f"as `genchaos run` does, every {POLL_INTERVAL_S:g} s; otherwise {DEFAULT_POLL_INTERVAL_S:g} s)")
     parser.add_argument("--generation-timeout", type=float, env_var="GENCHAOS_GENERATION_TIMEOUT", default=None,
                        help="seconds after which a generation not yet terminal counts as lost")
+    parser.add_argument("--flood-rate", type=float, env_var="GENCHAOS_FLOOD_RATE", default=0.0,
+                       help="POSTs per second of one more user who floods (submits only, never polls), on top "
+                            "of --users; 0 for none (default: the scenario's load.flood_rate_per_s)")
+    parser.add_argument("--flood-user", env_var="GENCHAOS_FLOOD_USER", default="", include_in_web_ui=False,
+                       help="the flooding user's id, its token's subject (default: a new one per Locust run)")
     parser.add_argument("--jwt-secret", env_var="GENCHAOS_JWT_SECRET", default="", include_in_web_ui=False,
                        help="secret to mint user tokens with (default: from the stack file)")
     parser.add_argument("--jwt-issuer", env_var="GENCHAOS_JWT_ISSUER", default="", include_in_web_ui=False,
@@ -107,6 +120,8 @@ def resolve(environment) -> LoadPlan:
                              "running stack, or --jwt-secret and --jwt-issuer")
     if not environment.host:
         raise LoadSetupError("no target: give --stack-file (or GENCHAOS_STACK_FILE) or --host")
+    # picked here, once, and forwarded to the workers: wherever the flooding user is spawned, it is one user
+    options.flood_user = options.flood_user or str(uuid.uuid4())
     if scenario is not None and scenario.faults and stack is None:
         raise LoadSetupError(f"scenario {scenario.name!r} has a fault timeline: give --stack-file so the "
                              "master can reach Toxiproxy and the FAL emulator")
@@ -120,8 +135,15 @@ def resolve(environment) -> LoadPlan:
     return LoadPlan(stack=stack, scenario=scenario)
 
 
+def flooding_users(options) -> int:
+    """How many flooding users run beside ``--users`` (loadtests/shape.py adds them): one, or none."""
+    return FLOODING_USERS if options.flood_rate else 0
+
+
 def _fill_from_scenario(options, scenario: Scenario) -> None:
     load = scenario.load
+    if load.flood_rate_per_s and not options.flood_rate:
+        options.flood_rate = load.flood_rate_per_s
     if options.num_users is None:
         options.num_users = load.clients or math.ceil(load.rate_per_s * OPEN_MODEL_USER_INTERVAL_S)
     if load.rate_per_s is not None and not options.user_pace:
@@ -129,15 +151,19 @@ def _fill_from_scenario(options, scenario: Scenario) -> None:
         tasks_per_generation = (options.generate_weight + options.list_weight) / max(options.generate_weight, 1)
         options.user_pace = load.rate_per_s * tasks_per_generation / options.num_users
     if options.spawn_rate is None:
-        # every user at once, so the load runs at full rate from the start (paced users spread their
-        # own arrivals over one interval, loadtests/users.py)
-        options.spawn_rate = float(options.num_users)
+        # every user at once, the flooding one too, so the load runs at full rate from the start (paced
+        # users spread their own arrivals over one interval, loadtests/users.py)
+        options.spawn_rate = float(options.num_users + flooding_users(options))
     if options.run_time is None:
         options.run_time = math.ceil(load.duration_s)
     if options.think_min is None and options.think_max is None:
         options.think_min = options.think_max = load.think_s
     if options.generation_timeout is None:
         options.generation_timeout = max(load.drain_s, 1.0)
+    if options.poll_interval is None:
+        # the scenario's checks were set for `genchaos run`'s traffic; polling more often costs every
+        # generation time on a busy machine (fair_share's p95 went from 4 s to 13 s at 0.1 s)
+        options.poll_interval = POLL_INTERVAL_S
 
 
 def _fill_defaults(options) -> None:
@@ -149,6 +175,8 @@ def _fill_defaults(options) -> None:
         options.think_max = options.think_min
     if options.generation_timeout is None:
         options.generation_timeout = DEFAULT_GENERATION_TIMEOUT_S
+    if options.poll_interval is None:
+        options.poll_interval = DEFAULT_POLL_INTERVAL_S
 
 
 def _check(options) -> None:
@@ -160,6 +188,8 @@ def _check(options) -> None:
                         f"<= --think-max ({options.think_max:g})")
     if options.user_pace < 0:
         problems.append("--user-pace must be >= 0")
+    if options.flood_rate < 0:
+        problems.append("--flood-rate must be >= 0")
     if options.poll_interval <= 0:
         problems.append("--poll-interval must be > 0")
     if options.generation_timeout <= 0:

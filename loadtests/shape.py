@@ -2,15 +2,20 @@
 generation they are following and the workers' last reports reach the master.
 
 The shape reads Locust's common options (users, spawn rate, run time), which the scenario filled in
-when they were not given (loadtests/options.py), so the web UI can also change them.
+when they were not given (loadtests/options.py), so the web UI can also change them. It also picks
+the user classes: the flooding user (fixed count, spawned first) only when the load floods, on top
+of the users, so the generation users are as many as without a flood.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from locust import LoadTestShape
+from locust import LoadTestShape, User
 from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner
+
+from loadtests.options import flooding_users
+from loadtests.users import FloodingUser, GenerationUser
 
 # After the last user stopped, wait for one more periodic worker report before ending the test.
 REPORT_GRACE_S = WORKER_REPORT_INTERVAL + 1.0
@@ -25,12 +30,19 @@ class Stage:
 
 
 def stages(options) -> list[Stage]:
-    """The load stage from the common options, then the drain stage (when the load has an end)."""
-    load = Stage("load", options.run_time or None, options.num_users or 1, options.spawn_rate or 1.0)
+    """The load stage from the common options (and the flooding user), then the drain stage (when the
+    load has an end)."""
+    users = (options.num_users or 1) + flooding_users(options)
+    load = Stage("load", options.run_time or None, users, options.spawn_rate or 1.0)
     if load.until_s is None:
         return [load]
     drain_s = float(options.stop_timeout or 0) + REPORT_GRACE_S
     return [load, Stage("drain", load.until_s + drain_s, 0, float(max(load.users, 1)))]
+
+
+def user_classes(options) -> list[type[User]]:
+    """The classes Locust may spawn: left out, the flooding user's fixed count cannot take a user's place."""
+    return [GenerationUser, FloodingUser] if flooding_users(options) else [GenerationUser]
 
 
 class ScenarioShape(LoadTestShape):
@@ -43,15 +55,15 @@ class ScenarioShape(LoadTestShape):
         super().reset_time()
         self._idle_since = None
 
-    def tick(self) -> tuple[int, float] | None:
+    def tick(self) -> tuple[int, float, list[type[User]]] | None:
         now = self.get_run_time()
-        stage = next((s for s in stages(self.runner.environment.parsed_options)
-                      if s.until_s is None or now < s.until_s), None)
+        options = self.runner.environment.parsed_options
+        stage = next((s for s in stages(options) if s.until_s is None or now < s.until_s), None)
         if stage is None:
             return None
         if stage.name == "drain" and self._drained(now):
             return None
-        return stage.users, stage.spawn_rate
+        return stage.users, stage.spawn_rate, user_classes(options)
 
     def _drained(self, now: float) -> bool:
         """True once no user has run for long enough that every worker has reported its last records."""

@@ -2,9 +2,10 @@
 
 The generation records gathered from every user become the same ``Observation`` the chaos runner
 builds, so success rate, 503 rate, generation p95 and recovery time are judged by the same code,
-overall and per phase (before, during and after the faults). Locust's own statistics (counts,
-failures by reason, GENERATION percentiles) and a warning when the load generator itself was
-CPU-bound go into the same JSON summary.
+overall and per phase (before, during and after the faults); the flooding user's POSTs become its
+flood requests, judged by the flood_* metrics only. Locust's own statistics (counts, failures by
+reason, GENERATION percentiles) and a warning when the load generator itself was CPU-bound go into
+the same JSON summary.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class RunFacts:
     started_at: float  # unix time of t=0
     duration_s: float
     records: list[RequestRecord]  # absolute unix times
+    flood_records: list[RequestRecord] = field(default_factory=list)  # the flooding user's POSTs, likewise
     fault_windows: list[FaultWindow] = field(default_factory=list)
     breaker_samples: list = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # what the service said it runs with
@@ -56,11 +58,17 @@ def _relative(record: RequestRecord, started_at: float) -> RequestRecord:
     return dataclasses.replace(record, t=record.t - started_at, terminal_t=terminal)
 
 
+def _since_start(records: list[RequestRecord], started_at: float) -> list[RequestRecord]:
+    """The records with times relative to the test's start, as the judge reads them, in the order sent."""
+    return sorted((_relative(r, started_at) for r in records), key=lambda r: r.t)
+
+
 def observation(facts: RunFacts) -> Observation:
     return Observation(
         scenario=facts.scenario.name if facts.scenario else "unscripted",
         profile=facts.profile, timing=facts.timing, started_at=facts.started_at, duration_s=facts.duration_s,
-        requests=sorted((_relative(r, facts.started_at) for r in facts.records), key=lambda r: r.t),
+        requests=_since_start(facts.records, facts.started_at),
+        flood_requests=_since_start(facts.flood_records, facts.started_at),
         breaker_samples=list(facts.breaker_samples), fault_windows=sorted(facts.fault_windows, key=lambda w: w.start),
         fal_log=facts.fal_log, service_counters=facts.service_counters,
         timings=dict(facts.timings),

@@ -1,4 +1,6 @@
-"""The simulated user: a signed-in person who submits generations and follows each one to its end.
+"""The simulated users: a signed-in person who submits generations and follows each one to its end
+(``GenerationUser``), and, when the scenario floods, one more who only submits, far too often
+(``FloodingUser``).
 
 Besides the HTTP calls, every generation is reported to Locust as its own request type
 (``GENERATION``), so its end-to-end time and its failures sit in Locust's statistics beside the
@@ -22,11 +24,14 @@ from locust.contrib.fasthttp import FastHttpUser
 from chaos.run import protocol
 from chaos.run.observations import RequestRecord
 from chaos.stack.tokens import mint_access_token
+from loadtests.options import FLOODING_USERS
 
 GENERATION_REQUEST_TYPE = "GENERATION"
 GENERATION_NAME = "generation"
 POLL_NAME = f"{protocol.GENERATIONS_PATH}/[id]"
 REPLAY_NAME = f"{protocol.GENERATIONS_PATH} (replay)"
+FLOOD_NAME = f"{protocol.GENERATIONS_PATH} (flood)"
+FLOOD_RECORD = "flood_record"  # the key of a flood POST's record in its request event's context
 MODEL_ID = "fal-ai/flux/dev"
 MAX_RETRY_AFTER_S = 60.0
 
@@ -44,7 +49,60 @@ def _failure_label(response) -> str:
     return f"HTTP {response.status_code}"
 
 
-class GenerationUser(FastHttpUser):
+def _new_record(trace_id: str) -> RequestRecord:
+    return RequestRecord(t=time.time(), status=None, latency_s=0.0, trace_id=trace_id)
+
+
+class SignedInUser(FastHttpUser):
+    """What both users share: a token, requests started on a schedule and run alongside each other,
+    and one way to POST a generation and record the answer (chaos/run/protocol.py)."""
+
+    abstract = True
+    network_timeout = 10.0
+    connection_timeout = 5.0
+    concurrency = 64  # a paced user's requests run side by side, each with its own connection
+    token: str
+
+    def on_start(self) -> None:
+        self._running = Group()
+        self._due = time.monotonic()  # when the current task was due: paced tasks keep to this schedule
+
+    def on_stop(self) -> None:
+        """Wait for the requests still running (each ends by its timeout), so every one is reported
+        before the user counts as stopped."""
+        self._running.join()
+
+    def _paced(self, rate_per_s: float) -> float:
+        """Seconds until the next task is due at ``rate_per_s``, however long earlier ones took."""
+        self._due += 1 / rate_per_s
+        return max(0.0, self._due - time.monotonic())
+
+    def _expected(self, record: RequestRecord) -> bool:
+        """Whether Locust counts this answer to a POST a success."""
+        return record.accepted
+
+    def _submit(self, record: RequestRecord, name: str, body: dict, *, idempotent: bool = False,
+                context: dict | None = None) -> str | None:
+        """POST a generation and fill ``record`` from the answer; returns the failure Locust was told,
+        None for an expected answer. ``context`` goes with the POST's request event."""
+        started = time.perf_counter()
+        with self.client.post(protocol.GENERATIONS_PATH, name=name, catch_response=True, context=context or {},
+                              headers=protocol.headers(self.token, record.trace_id, idempotent=idempotent),
+                              json=body) as response:
+            record.latency_s = time.perf_counter() - started
+            if response.status_code:
+                protocol.record_submission(record, response)
+            else:
+                record.detail = str(response.error)
+            failure = None if self._expected(record) else _failure_label(response)
+            if failure:
+                response.failure(failure)
+            else:
+                response.success()
+        return failure
+
+
+class GenerationUser(SignedInUser):
     """Weights, think times, pacing and timeouts come from the genchaos options (loadtests/options.py).
 
     A paced user (an arrival-rate scenario, ``--user-pace``) starts each generation on schedule and
@@ -54,25 +112,16 @@ class GenerationUser(FastHttpUser):
     Without a pace the user waits for each result, as a person would.
     """
 
-    network_timeout = 10.0
-    connection_timeout = 5.0
-    concurrency = 64  # a paced user's generations run side by side, each with its own connection
-
     def on_start(self) -> None:
+        super().on_start()
         options = self.environment.parsed_options
         self.token = mint_access_token(options.jwt_secret, options.jwt_issuer)
         self._retry_after_s = 0.0
         self._sequence = itertools.count()
-        self._generations = Group()
         if options.user_pace:
             # start at a random point of the first interval, so users spawned together do not arrive together
             gevent.sleep(secrets.SystemRandom().random() / options.user_pace)
-        self._due = time.monotonic()  # when the current task was due: paced tasks keep to this schedule
-
-    def on_stop(self) -> None:
-        """Wait for the generations still running (each ends by the generation timeout), so every
-        submitted generation is reported before the user counts as stopped."""
-        self._generations.join()
+            self._due = time.monotonic()
 
     @classmethod
     def configure(cls, options) -> None:
@@ -87,15 +136,14 @@ class GenerationUser(FastHttpUser):
             self._due = now + delay
             return delay
         if options.user_pace:
-            self._due += 1 / options.user_pace
-            return max(0.0, self._due - now)
+            return self._paced(options.user_pace)
         return options.think_min + (options.think_max - options.think_min) * secrets.SystemRandom().random()
 
     @task(10)
     def generate(self) -> None:
         """One generation: inline, or alongside the user's others when it is paced."""
         if self.environment.parsed_options.user_pace:
-            self._generations.spawn(self._generation)
+            self._running.spawn(self._generation)
         else:
             self._generation()
 
@@ -103,23 +151,11 @@ class GenerationUser(FastHttpUser):
         """Submit a generation (every 4th twice, with its Idempotency-Key), follow it to a terminal
         state, and report it as one GENERATION."""
         trace_id = protocol.new_trace_id()
-        record = RequestRecord(t=time.time(), status=None, latency_s=0.0, trace_id=trace_id)
+        record = _new_record(trace_id)
         body = protocol.request_body(MODEL_ID, trace_id)
         idempotent = protocol.replays(next(self._sequence))
         started = time.perf_counter()
-        with self.client.post(protocol.GENERATIONS_PATH, name=protocol.GENERATIONS_PATH, catch_response=True,
-                              headers=protocol.headers(self.token, trace_id, idempotent=idempotent),
-                              json=body) as response:
-            record.latency_s = time.perf_counter() - started
-            if response.status_code:
-                protocol.record_submission(record, response)
-            else:
-                record.detail = str(response.error)
-            rejection = None if record.accepted else _failure_label(response)
-            if rejection:
-                response.failure(rejection)
-            else:
-                response.success()
+        rejection = self._submit(record, protocol.GENERATIONS_PATH, body, idempotent=idempotent)
         if rejection:
             if record.status == 503:
                 self._honour_retry_after(record.retry_after)
@@ -173,3 +209,40 @@ class GenerationUser(FastHttpUser):
                              catch_response=True) as response:
             if response.status_code != 200:
                 response.failure(_failure_label(response))
+
+
+class FloodingUser(SignedInUser):
+    """The flooding user of a scenario with ``load.flood_rate_per_s``, as `genchaos run` sends it: it
+    only submits (no Idempotency-Key, no polling), at ``--flood-rate`` POSTs per second, each started
+    on schedule alongside the others. What matters is how the service answers it (a bounded share,
+    then 429 with Retry-After) and what it leaves for everyone else, so its POSTs are not generations:
+    their records travel in the request event's context (``FLOOD_RECORD``) to the gate's flood
+    requests, judged by the flood_* metrics and never in the other users' success rate or latency.
+
+    Exactly one runs, and only when the load floods: loadtests/shape.py hands Locust this class then
+    and adds its fixed count to the users. Its token's subject is the one the master picked
+    (``--flood-user``), so wherever it is spawned, the service sees one user.
+    """
+
+    fixed_count = FLOODING_USERS
+
+    def on_start(self) -> None:
+        super().on_start()
+        options = self.environment.parsed_options
+        self.token = mint_access_token(options.jwt_secret, options.jwt_issuer, sub=options.flood_user or None)
+
+    def wait_time(self) -> float:
+        return self._paced(self.environment.parsed_options.flood_rate)
+
+    def _expected(self, record: RequestRecord) -> bool:
+        """A 429 is the answer a flood is there to draw (whether it says when to retry is for the judge)."""
+        return record.accepted or record.status == 429
+
+    @task
+    def flood(self) -> None:
+        self._running.spawn(self._flood_request)
+
+    def _flood_request(self) -> None:
+        trace_id = protocol.new_trace_id()
+        record = _new_record(trace_id)
+        self._submit(record, FLOOD_NAME, protocol.request_body(MODEL_ID, trace_id), context={FLOOD_RECORD: record})

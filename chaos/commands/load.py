@@ -95,9 +95,6 @@ def run(args: argparse.Namespace) -> int:
         scenario = _scenario(args)
         if scenario is None and not args.run_time:
             raise ScenarioError("without --scenario or --scenario-file, give --run-time (the load would never end)")
-        if scenario is not None and scenario.load.flood_rate_per_s:
-            raise ScenarioError(f"scenario {scenario.name} floods from one user (load.flood_rate_per_s), which "
-                                "the Locust users do not send; run it with `genchaos run`")
         out = args.out.resolve()
         out.mkdir(parents=True, exist_ok=True)
         (out / "summary.json").unlink(missing_ok=True)

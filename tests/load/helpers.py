@@ -3,6 +3,7 @@ gevent on import, which must not happen inside pytest), against the session's em
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -63,9 +64,9 @@ def assert_no_faults_left(stack: EmbeddedStack) -> None:
         assert faults.is_enabled(proxy), f"proxy {proxy} left disabled"
 
 
-def genchaos_load(stack_file: Path, out: Path, *args: str) -> subprocess.Popen:
+def genchaos_load(stack_file: Path, out: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "chaos", "load", "--stack-file", str(stack_file),
-                             "--out", str(out), *args],
+                             "--out", str(out), *args], env={**os.environ, **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
@@ -80,13 +81,30 @@ def finish(process: subprocess.Popen, out: Path, timeout_s: float = RUN_TIMEOUT_
     return LoadRun(process.returncode, output, out)
 
 
-def run_load(stack_file: Path, out: Path, *args: str) -> LoadRun:
-    return finish(genchaos_load(stack_file, out, *args), out)
+def run_load(stack_file: Path, out: Path, *args: str, env: dict[str, str] | None = None) -> LoadRun:
+    return finish(genchaos_load(stack_file, out, *args, env=env), out)
+
+
+def peak_users(out: Path) -> int:
+    """The most Locust users that ran at once (Locust's stats history, written with --csv-full-history)."""
+    with (out / "locust_stats_history.csv").open() as history:
+        return max(int(row["User Count"]) for row in csv.DictReader(history))
+
+
+def wait_for_empty_queue(service_url: str, timeout_s: float = 90) -> None:
+    """No generation pending or processing, so the next test's do not queue behind a backlog."""
+    deadline = time.monotonic() + timeout_s
+    while _metric(service_url, "genchaos_generation_queue_depth") > 0:
+        assert time.monotonic() < deadline, f"generations still unfinished after {timeout_s}s"
+        time.sleep(0.5)
+
+
+def _metric(service_url: str, name: str, route_prefix: str = "") -> float:
+    text = httpx.get(f"{service_url}/metrics", timeout=5).text
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == name and sample.labels.get("route", "").startswith(route_prefix))
 
 
 def http_api_requests(service_url: str) -> float:
     """The service's own count of generation API responses (all methods and statuses)."""
-    text = httpx.get(f"{service_url}/metrics", timeout=5).text
-    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
-               if sample.name == "genchaos_http_requests_total"
-               and sample.labels.get("route", "").startswith("/api/v1/generations"))
+    return _metric(service_url, "genchaos_http_requests_total", "/api/v1/generations")

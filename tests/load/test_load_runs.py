@@ -1,5 +1,5 @@
-"""Locust against the embedded stack: the gate, a FAL outage under load, distributed totals, and
-fault rollback on an interrupted run. Each run is a few seconds of load by a few users."""
+"""Locust against the embedded stack: the gate, a FAL outage under load, a flooding user, distributed
+totals, and fault rollback on an interrupted run. Each run is a few seconds of load by a few users."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from tests.load.helpers import (
     finish,
     genchaos_load,
     http_api_requests,
+    peak_users,
     run_load,
     write_scenario,
 )
@@ -57,6 +58,7 @@ def test_short_headless_run_passes_its_gate_and_writes_reports(stack_file: Path,
     assert int(rows[("GENERATION", "generation")]["Request Count"]) == summary["metrics"]["requests"]
     assert int(rows[("POST", "/api/v1/generations")]["Request Count"]) == summary["metrics"]["requests"]
     assert ("GET", "/api/v1/generations/[id]") in rows
+    assert peak_users(result.out) == 3  # the scenario's clients, and no flooding user: this load does not flood
     # every 4th generation of a user is sent again with its Idempotency-Key, and the same one came back
     replays = rows[("POST", "/api/v1/generations (replay)")]
     assert 1 <= int(replays["Request Count"]) <= summary["metrics"]["requests"] // 4
@@ -144,6 +146,41 @@ def test_a_run_time_ending_early_fails_the_gate_naming_the_fault_and_the_empty_p
     assert "inconclusive success_rate[after]: expected >= 0.7, observed only 0 requests" in output
     assert "faults never ran (fal proxy down at 6s)" in output
     assert_no_faults_left(stack)
+
+
+def test_fair_share_floods_from_one_more_user_whose_refusals_are_judged_apart(stack_file: Path, tmp_path: Path):
+    """fair_share as `genchaos run` sends it: 3/s from paced users, 15/s from one flooding user. The
+    hardened per-user bound refuses the flood with 429, and only the others' generations make the
+    success rate and latency."""
+    result = run_load(stack_file, tmp_path / "out", "--scenario", "fair_share")
+
+    assert result.returncode == 0, result.output[-3000:]
+    summary = result.summary
+    metrics = summary["metrics"]
+    assert metrics["flood_refused_429"] >= 1
+    assert 180 <= metrics["flood_requests"] <= 240  # 15/s for 15 s
+    rows = {(row["type"], row["name"]): row for row in summary["locust"]["by_request"]}
+    flood = rows[("POST", "/api/v1/generations (flood)")]
+    # the flood's POSTs are its flood requests, never generations: success rate and latency are the others'
+    assert flood["requests"] == metrics["flood_requests"]
+    assert metrics["requests"] == summary["locust"]["generations"] == rows[("POST", "/api/v1/generations")]["requests"]
+    assert 36 <= metrics["requests"] <= 50  # 3/s for 15 s
+    assert metrics["success_rate"] >= 0.9
+    # a 429 is the answer the flood is there to draw: Locust counts only other answers as its failures
+    assert flood["failures"] == metrics["flood_requests"] - metrics["flood_accepted"] - metrics["flood_refused_429"]
+    assert peak_users(result.out) == 6 + 1  # the paced users of 3/s, as without a flood, and the flooding one
+
+
+def test_without_the_per_user_bound_the_flood_goes_unrefused_and_fair_share_fails(unbounded_stack_file: Path,
+                                                                                  tmp_path: Path):
+    result = run_load(unbounded_stack_file, tmp_path / "out", "--scenario", "fair_share")
+
+    assert result.returncode == 1, result.output[-3000:]
+    summary = result.summary
+    checks = {check["name"]: check for check in summary["checks"]}
+    assert not checks["flood_refused_429"]["passed"] and checks["flood_refused_429"]["observed"] == 0
+    assert summary["metrics"]["flood_accepted"] > 20  # more than the bound lets one user have unfinished
+    assert "flood_refused_429: expected >= 1, observed 0" in " ".join(result.output.split())
 
 
 def test_run_whose_gate_must_fail_exits_non_zero(stack_file: Path, tmp_path: Path):

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from chaos.cli import main
+from chaos.run.traffic import POLL_INTERVAL_S
 from chaos.stack.embedded import StackInfo
-from loadtests.options import LoadSetupError, resolve
+from loadtests.options import DEFAULT_POLL_INTERVAL_S, LoadSetupError, flooding_users, resolve
 from tests.load.helpers import LOCUSTFILE, write_scenario
 
 pytestmark = pytest.mark.load
@@ -31,11 +33,6 @@ def test_unknown_scenario_is_a_usage_error_naming_it(capsys):
     code, err = genchaos_load(capsys, "--scenario", "no_such_scenario")
     assert code == 2
     assert "no_such_scenario" in err and "genchaos scenarios" in err
-
-
-def test_a_flooding_scenario_is_refused_naming_what_locust_does_not_send(capsys, tmp_path: Path):
-    code, err = genchaos_load(capsys, "--scenario", "fair_share", "--out", str(tmp_path))
-    assert code == 2 and "flood_rate_per_s" in err and "genchaos run" in err
 
 
 def test_malformed_run_time_is_rejected_by_the_parser(capsys):
@@ -77,9 +74,9 @@ def fake_stack(tmp_path: Path) -> Path:
 def environment(**options) -> SimpleNamespace:
     """What Locust hands the init event: parsed options (defaults as Locust and options.py set them)."""
     defaults = dict(stack_file="", scenario="", scenario_file="", summary_file="", generate_weight=10,
-                    list_weight=1, think_min=None, think_max=None, user_pace=0.0, honour_retry_after=False,
-                    poll_interval=0.1, generation_timeout=None, jwt_secret="", jwt_issuer="", host=None,
-                    num_users=None, spawn_rate=None, run_time=None, stop_timeout=0)
+                    list_weight=1, think_min=None, think_max=None, user_pace=0.0, flood_rate=0.0, flood_user="",
+                    honour_retry_after=False, poll_interval=None, generation_timeout=None, jwt_secret="",
+                    jwt_issuer="", host=None, num_users=None, spawn_rate=None, run_time=None, stop_timeout=0)
     return SimpleNamespace(parsed_options=SimpleNamespace(**{**defaults, **options}), host=None, stop_timeout=0)
 
 
@@ -107,9 +104,32 @@ def test_explicit_options_win_and_an_arrival_rate_becomes_a_pace(tmp_path: Path)
     assert options.user_pace == pytest.approx(2.0 * 11 / 10)
 
 
+def test_a_flooding_scenario_adds_one_flooding_user_and_leaves_the_others_as_they_were(tmp_path: Path):
+    """fair_share: 3/s from paced users, and one more user flooding at 15/s under one identity."""
+    env = environment(stack_file=str(fake_stack(tmp_path)), scenario="fair_share")
+    resolve(env)
+    options = env.parsed_options
+    # the generation users and their pace are what the same load without its flood gets
+    assert options.num_users == 6 and options.user_pace == pytest.approx(3 * 1.1 / 6)
+    assert options.flood_rate == 15 and flooding_users(options) == 1
+    assert options.spawn_rate == 7.0  # every user at once, the flooding one too
+    assert uuid.UUID(options.flood_user)  # its identity, picked once by the master and forwarded to workers
+
+    calm = environment(stack_file=str(fake_stack(tmp_path)), scenario="baseline")
+    resolve(calm)
+    assert calm.parsed_options.flood_rate == 0 and flooding_users(calm.parsed_options) == 0
+
+
+def test_given_flood_options_win_over_the_scenario(tmp_path: Path):
+    env = environment(stack_file=str(fake_stack(tmp_path)), scenario="fair_share", flood_rate=2.0, flood_user="u1")
+    resolve(env)
+    assert (env.parsed_options.flood_rate, env.parsed_options.flood_user) == (2.0, "u1")
+
+
 @pytest.mark.parametrize("options, message", [
     ({"generate_weight": 0, "list_weight": 0}, "not both 0"),
     ({"think_min": 2.0, "think_max": 1.0}, "--think-min"),
+    ({"flood_rate": -1.0}, "--flood-rate"),
     ({"scenario": "baseline", "scenario_file": "x.yaml"}, "not both"),
     ({"scenario": "fal_down", "stack_file": "", "jwt_secret": "s", "jwt_issuer": "i", "host": "http://h"},
      "fault timeline"),
@@ -120,3 +140,14 @@ def test_bad_settings_are_named(tmp_path: Path, options: dict, message: str):
     env.host = env.parsed_options.host
     with pytest.raises(LoadSetupError, match=message):
         resolve(env)
+
+
+def test_a_scenario_polls_as_genchaos_run_does_and_a_plain_load_like_a_person(tmp_path: Path):
+    scenario = environment(stack_file=str(fake_stack(tmp_path)), scenario="baseline")
+    plain = environment(stack_file=str(fake_stack(tmp_path)), run_time="5")
+    given = environment(stack_file=str(fake_stack(tmp_path)), scenario="baseline", poll_interval=0.05)
+    for env in (scenario, plain, given):
+        resolve(env)
+    assert scenario.parsed_options.poll_interval == POLL_INTERVAL_S
+    assert plain.parsed_options.poll_interval == DEFAULT_POLL_INTERVAL_S
+    assert given.parsed_options.poll_interval == 0.05
