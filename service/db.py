@@ -11,7 +11,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -227,8 +227,11 @@ class Database:
 
     # --- worker queries ----------------------------------------------------------------------
 
-    async def claim(self, owner: str, how_many: int, lease_s: float) -> list[dict]:
-        """Lease up to `how_many` runnable generations: pending ones, and processing ones whose lease expired.
+    async def claim(self, owner: str, how_many: int, lease_s: float,
+                    busy: Collection[uuid.UUID] = ()) -> list[dict]:
+        """Lease up to `how_many` runnable generations: pending ones, and processing ones whose lease expired,
+        but none of ``busy``, the claimer's own work in progress (its lease may have lapsed while the database
+        was away; claimed again, it would reach FAL a second time from the same process).
 
         SKIP LOCKED makes concurrent claimers (threads, replicas) take disjoint rows.
         """
@@ -236,8 +239,9 @@ class Database:
             rows = await conn.fetch(
                 """WITH runnable AS (
                        SELECT id FROM generations
-                       WHERE (status = 'pending' AND available_at <= now())
-                          OR (status = 'processing' AND lease_expires_at < now())
+                       WHERE ((status = 'pending' AND available_at <= now())
+                              OR (status = 'processing' AND lease_expires_at < now()))
+                         AND NOT id = ANY($4::uuid[])
                        ORDER BY created_at
                        LIMIT $2
                        FOR UPDATE SKIP LOCKED)
@@ -247,7 +251,7 @@ class Database:
                        attempts = g.attempts + 1, started_at = coalesce(g.started_at, now()), updated_at = now()
                    FROM runnable WHERE g.id = runnable.id
                    RETURNING g.*""",
-                owner, how_many, lease_s)
+                owner, how_many, lease_s, list(busy))
         return [dict(r) for r in rows]
 
     async def renew_lease(self, generation_id: uuid.UUID, owner: str, lease_s: float) -> bool:

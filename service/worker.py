@@ -83,7 +83,8 @@ class Worker:
     async def _claim(self, free: int) -> list[dict]:
         """Claim up to ``free`` generations; a span only when something was claimed (idle polls are noise)."""
         started = time.time_ns()
-        claimed = await self.deps.db.claim(self.owner, free, self.settings.lease_duration_s)
+        busy = [row["id"] for row in self._in_flight.values()]
+        claimed = await self.deps.db.claim(self.owner, free, self.settings.lease_duration_s, busy)
         for row in claimed:
             span = tracer.start_span("generation.claim", start_time=started, links=links_to(row.get("traceparent")),
                                      attributes={"genchaos.generation_id": str(row["id"])})

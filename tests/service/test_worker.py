@@ -58,6 +58,50 @@ async def test_expired_lease_is_claimed_again(database_url):
         await db.close()
 
 
+async def test_a_claimer_never_takes_back_its_own_work_in_progress(database_url):
+    db = await open_db(database_url)
+    try:
+        row, _ = await db.insert_generation(new_generation(uuid.uuid4()))
+        await db.claim("worker", 1, lease_s=0.1)
+        await asyncio.sleep(0.3)  # the lease lapsed, as in a database outage longer than the lease
+        assert await db.claim("worker", 5, lease_s=60, busy=[row["id"]]) == []
+        [reclaimed] = await db.claim("worker", 5, lease_s=60)  # once the work is over, it is runnable again
+        assert reclaimed["attempts"] == 2
+    finally:
+        await db.close()
+
+
+async def test_a_generation_whose_lease_lapses_mid_job_reaches_fal_once(start_service, fal_emulator, database_url):
+    """The lease of a job in progress lapses (the database was away longer than the lease): the same
+    worker must carry on with it, not claim it again and submit it a second time."""
+    await fal_emulator.set_behaviour(processing_time_s=2.0)
+    async with start_service() as svc, svc.client(svc.token()) as client:
+        generation_id = (await client.post("/api/v1/generations", json={"model_id": "m/x", "prompt": "p"})).json()["id"]
+        expirer = await asyncpg.connect(database_url)
+        try:
+            async def claimed() -> bool:
+                return await expirer.fetchval("SELECT status FROM generations WHERE id = $1",
+                                              uuid.UUID(generation_id)) == "processing"
+
+            await wait_for(claimed, what="the worker to claim the generation")
+            for _ in range(30):  # keep the lease lapsed for longer than a claim poll
+                await expirer.execute("UPDATE generations SET lease_expires_at = now() - interval '1 second' "
+                                      "WHERE id = $1 AND status = 'processing'", uuid.UUID(generation_id))
+                await asyncio.sleep(0.05)
+            await fal_emulator.set_behaviour(processing_time_s=0.0)
+
+            async def finished() -> bool:
+                return await expirer.fetchval("SELECT status FROM generations WHERE id = $1",
+                                              uuid.UUID(generation_id)) in ("completed", "failed")
+
+            await wait_for(finished, what="the generation to finish")
+            attempts = await expirer.fetchval("SELECT attempts FROM generations WHERE id = $1", uuid.UUID(generation_id))
+        finally:
+            await expirer.close()
+    submits = [r for r in await fal_emulator.requests() if r["kind"] == "submit"]
+    assert (len(submits), attempts) == (1, 1)
+
+
 async def test_stored_fal_request_is_polled_not_resubmitted(start_service, fal_emulator, database_url):
     """A worker died after submitting: its row is processing, lease expired, fal_request_id stored."""
     user = uuid.uuid4()
