@@ -163,8 +163,8 @@ DEFECTS: tuple[Defect, ...] = (
         name="expired_leases_never_reclaimed",
         breaks="a generation whose worker lost the database mid-flight is never claimed again: it is lost",
         file="db.py",
-        old="                          OR (status = 'processing' AND lease_expires_at < now())\n",
-        new="",
+        old="OR (status = 'processing' AND lease_expires_at < now()))",
+        new="OR false)",
         scenarios=("db_down",),
     ),
     # --- requests: idempotency and auth ------------------------------------------------------
