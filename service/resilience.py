@@ -332,13 +332,16 @@ class HardenedProfile(ResilienceProfile):
             raise LeaseLost(f"generation {job.generation_id}: its FAL request could not be stored")
 
     async def _abandon_request(self, job: FalJob) -> None:
-        """Forget the request of a timed-out attempt (here and in the row), then cancel it within a bounded
-        time: resuming it would only wait on it again, and a stuck fal job never finishes."""
+        """Cancel the request of a timed-out attempt within a bounded time, then forget it (here and, if the
+        database answers, in the row): resuming it would only wait on it again, and a stuck fal job never
+        finishes. The cancel comes first: the next attempt submits anew, so a request left running while
+        the database is away would reach FAL twice."""
         request_id, job.fal_request_id = job.fal_request_id, None
         if request_id is None:
             return
-        await job.save_request_id(None)
         await self._cancel_within_check_timeout(request_id)
+        with contextlib.suppress(*CONNECTION_ERRORS, Overloaded):  # the next submit's id replaces it anyway
+            await job.save_request_id(None)
 
     async def _cancel_within_check_timeout(self, request_id: str) -> None:
         """Cancel a FAL request we give up, without waiting on a FAL that does not answer."""

@@ -211,3 +211,36 @@ async def test_a_request_stored_slowly_is_not_given_up_as_a_timed_out_attempt(st
     log = await fal_emulator.requests()
     assert [r["kind"] for r in log].count("submit") == 1, "the generation reached FAL twice"
     assert not [r for r in log if r["kind"] == "cancel"]
+
+
+async def test_a_timed_out_request_is_cancelled_even_while_the_database_cannot_forget_it(start_service, fal_emulator,
+                                                                                       database_url):
+    """The attempt times out while the row cannot be written (locked here; a restarting database in the
+    soak): the stuck request must still be cancelled before the retry submits anew."""
+    attempt_timeout_s = 1.0
+    await fal_emulator.set_behaviour(stuck_rate=1.0)
+    async with start_service(fal_attempt_timeout_s=attempt_timeout_s) as svc, svc.client(svc.token()) as client:
+        generation_id = (await client.post("/api/v1/generations", json={"model_id": "m/x", "prompt": "p"})).json()["id"]
+        blocker = await asyncpg.connect(database_url)
+        try:
+            async def stored() -> bool:
+                return await blocker.fetchval("SELECT fal_request_id FROM generations WHERE id = $1",
+                                              uuid.UUID(generation_id)) is not None
+
+            await wait_for(stored, what="the request id to be stored")
+            async with blocker.transaction():
+                await blocker.execute("SELECT 1 FROM generations WHERE id = $1 FOR UPDATE", uuid.UUID(generation_id))
+                await asyncio.sleep(attempt_timeout_s + 1.5)  # the attempt times out while the row is locked
+                await fal_emulator.set_behaviour(stuck_rate=0.0)
+        finally:
+            await blocker.close()
+
+        async def finished() -> bool:
+            return (await client.get(f"/api/v1/generations/{generation_id}")).json()["status"] in ("completed", "failed")
+
+        await wait_for(finished, what="the generation to finish")
+    log = await fal_emulator.requests()
+    stuck = next(r for r in log if r["kind"] == "submit")
+    cancels = [r for r in log if r["kind"] == "cancel" and r["request_id"] == stuck["request_id"]]
+    assert cancels, "the timed-out request was left running"
+    assert cancels[0]["t"] - stuck["t"] < attempt_timeout_s + 0.5, "the cancel waited on the database"
