@@ -107,10 +107,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await fal.close()
             await storage.close()
             await db.close()
-            shutdown_tracing()
+            tracing.shutdown()
 
     tracing = setup_tracing(settings)
-    shutdown_tracing = tracing.shutdown
     app = FastAPI(title="genchaos reference generation service", lifespan=lifespan,
                   telemetry=tracing.fastapi_telemetry)
     app.state.settings, app.state.metrics = settings, metrics

@@ -7,7 +7,7 @@ import time
 import uuid
 
 from fastapi.responses import JSONResponse
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.logs import request_id_var, user_id_var
@@ -28,7 +28,7 @@ class RequestObserver:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = (_header(scope, b"x-request-id") or uuid.uuid4().hex)[:MAX_REQUEST_ID_CHARS]
+        request_id = (Headers(scope=scope).get("x-request-id") or uuid.uuid4().hex)[:MAX_REQUEST_ID_CHARS]
         request_id_var.set(request_id)
         user_id_var.set(None)
         started = time.monotonic()
@@ -47,13 +47,6 @@ class RequestObserver:
             template = getattr(scope.get("route"), "path", "unmatched")  # the router fills in scope["route"]
             self.metrics.http_requests.labels(template, scope["method"], str(status)).inc()
             self.metrics.http_duration.labels(template, scope["method"]).observe(time.monotonic() - started)
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None
 
 
 class BodySizeLimit:

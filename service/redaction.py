@@ -32,7 +32,7 @@ def _redact_query(query: str) -> str:
 
 def redact_span_urls(span: Any) -> None:
     """Rewrite the URL attributes set on ``span`` so far."""
-    if span is None or not span.is_recording():
+    if not span.is_recording():
         return
     attributes = getattr(span, "attributes", None) or {}
     for name in URL_ATTRIBUTES:
