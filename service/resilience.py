@@ -15,7 +15,7 @@ import dataclasses
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -292,8 +292,8 @@ class HardenedProfile(ResilienceProfile):
 
     async def _usable_request(self, job: FalJob, fal_clock: asyncio.Timeout) -> str:
         """The stored fal request if fal still knows it; otherwise a new one, stored before it is polled.
-        Storing it does not count against the attempt's time (``fal_clock``), which bounds waiting on FAL:
-        an attempt timed out while the database was away would give up a request FAL is running."""
+        ``fal_clock`` bounds getting the job into FAL, then, restarted, the job itself. Storing the id does
+        not count: an attempt timed out while the database was away would give up a request FAL is running."""
         fal, old = self.deps.fal, job.fal_request_id
         if old is not None:
             try:
@@ -304,8 +304,11 @@ class HardenedProfile(ResilienceProfile):
                     raise
         request_id = await fal.submit(job.arguments, job.generation_id)
         job.fal_request_id = request_id
-        with _paused(fal_clock):
-            await self._record_request(job, request_id)
+        fal_clock.reschedule(None)
+        await self._record_request(job, request_id)
+        # The job's own time starts once FAL holds it: time spent getting in (fal_client retrying 429s) must
+        # not cut the job short, or a job FAL is running gets given up and submitted again.
+        fal_clock.reschedule(asyncio.get_running_loop().time() + max(0.0, self._job_timeout(job)))
         return request_id
 
     async def _record_request(self, job: FalJob, request_id: str) -> None:
@@ -350,10 +353,14 @@ class HardenedProfile(ResilienceProfile):
                 await _cancel_quietly(self.deps.fal, request_id)
 
     def _attempt_timeout(self, job: FalJob) -> float:
-        remaining = job.deadline_at - time.monotonic()
-        if remaining <= 0:
+        timeout = self._job_timeout(job)
+        if timeout <= 0:
             raise GenerationFailed("generation deadline exceeded")
-        return min(self.deps.settings.fal_attempt_timeout_s, remaining)
+        return timeout
+
+    def _job_timeout(self, job: FalJob) -> float:
+        """The per-attempt FAL timeout, cut to what is left of the generation's deadline."""
+        return min(self.deps.settings.fal_attempt_timeout_s, job.deadline_at - time.monotonic())
 
     async def with_retries(self, dependency: str, operation: Callable[[], Awaitable[T]], job: FalJob) -> T:
         remaining = job.deadline_at - time.monotonic()
@@ -405,19 +412,6 @@ def _is_transient(error: BaseException) -> bool:
     if isinstance(error, (GenerationFailed, BreakerOpenError, LeaseLost, ValueError, TypeError, KeyError)):
         return False
     return not _is_permanent_http_error(error)
-
-
-@contextlib.contextmanager
-def _paused(clock: asyncio.Timeout) -> Iterator[None]:
-    """Stop ``clock`` for the block, then give it back the time it had left."""
-    loop = asyncio.get_running_loop()
-    deadline = clock.when()
-    left = None if deadline is None else deadline - loop.time()
-    clock.reschedule(None)
-    try:
-        yield
-    finally:
-        clock.reschedule(None if left is None else loop.time() + left)
 
 
 def build_profile(deps: Dependencies) -> ResilienceProfile:

@@ -14,7 +14,7 @@ from rich.table import Table
 from chaos.commands.signals import exit_cleanly_on_sigterm
 from chaos.scenarios.catalogue import ScenarioError
 from chaos.soak import report
-from chaos.soak.growth import MB
+from chaos.soak.growth import MB, METRICS
 from chaos.soak.runner import SoakOptions, SoakResult, run_soak
 from chaos.stack.faults import FaultError
 from chaos.stack.processes import StackError
@@ -99,16 +99,16 @@ def _print(result: SoakResult, console: Console) -> None:
     console.print(f"kills: {kills['total']} ({kills['service']} service, {kills['postgres']} PostgreSQL, "
                   f"{kills['not_back']} not back); faults held: {len(result.faults)}; drain {result.drain_s:g}s")
     growth = Table(title="resources (median of the second fifth -> last fifth of each judged lifetime)")
-    for column in ("component", "lifetimes", "memory MB (PSS)", "open fds", "connections", "held"):
+    for column in ("component", "lifetimes", "memory MB (PSS)", "open fds per process", "connections", "held"):
         growth.add_column(column)
     for component in sorted({g.component for g in result.growth}):
         judged = [g for g in result.growth if g.component == component and g.held is not None]
-        by_metric = {m: [g for g in judged if g.metric == m] for m in ("memory_bytes", "open_fds", "connections")}
+        by_metric = {m: [g for g in judged if g.metric == m] for m in METRICS}
         last = {m: (gs[-1].baseline, gs[-1].final) for m, gs in by_metric.items() if gs}
         memory = last.get("memory_bytes")
         growth.add_row(component, str(len(by_metric["memory_bytes"])),
                        f"{memory[0] / MB:.0f} -> {memory[1] / MB:.0f}" if memory else "–",
-                       *(f"{last[m][0]:g} -> {last[m][1]:g}" if m in last else "–" for m in ("open_fds", "connections")),
+                       *(f"{last[m][0]:.3g} -> {last[m][1]:.3g}" if m in last else "–" for m in METRICS[1:]),
                        "yes" if judged and all(g.held for g in judged) else ("NO" if judged else "too short"))
     console.print(growth)
     for check in result.checks:

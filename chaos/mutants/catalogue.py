@@ -102,8 +102,8 @@ DEFECTS: tuple[Defect, ...] = (
         name="fal_attempt_timeout_ignored",
         breaks="the per-attempt FAL timeout is ignored: one attempt may run until the generation deadline",
         file="resilience.py",
-        old="return min(self.deps.settings.fal_attempt_timeout_s, remaining)",
-        new="return remaining",
+        old="return min(self.deps.settings.fal_attempt_timeout_s, job.deadline_at - time.monotonic())",
+        new="return job.deadline_at - time.monotonic()",
         scenarios=("fal_latency", "fal_stuck_jobs"),
     ),
     Defect(

@@ -2,6 +2,11 @@
 median of its second fifth (the first fifth is warm-up: imports, pools filling, caches). Samples
 taken while a killed process was down are left out: every process's connections and descriptors
 drop then, which is no steady state. A lifetime with too few samples is reported, not judged.
+
+Descriptors are judged per process of the family: a PostgreSQL server whose client's pool opens two
+more connections gains two backends of a few dozen descriptors each, which is no leak (the
+connections metric, judged in total, is where a leaking pool shows). Memory is PSS in total: a new
+backend adds only its private pages.
 """
 
 from __future__ import annotations
@@ -28,15 +33,16 @@ class GrowthBounds:
     def limit(self, metric: str, baseline: float) -> float:
         if metric == "memory_bytes":
             return baseline * (1 + self.memory_ratio) + self.memory_slack_bytes
-        return baseline + (self.fds if metric == "open_fds" else self.connections)
+        return baseline + (self.fds if metric == "open_fds_per_process" else self.connections)
 
     def describe(self) -> str:
-        return (f"memory (PSS) +{self.memory_ratio:.0%} + {self.memory_slack_bytes / MB:g} MB, open fds +{self.fds}, "
+        return (f"memory (PSS) +{self.memory_ratio:.0%} + {self.memory_slack_bytes / MB:g} MB, open fds per process "
+                f"+{self.fds}, "
                 f"connections +{self.connections}, last fifth vs second fifth of each lifetime of at least "
                 f"{self.min_samples} samples")
 
 
-METRICS = ("memory_bytes", "open_fds", "connections")
+METRICS = ("memory_bytes", "open_fds_per_process", "connections")
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,20 @@ class Growth:
     final: float | None
     limit: float | None
     held: bool | None
+
+
+def judged_value(sample: ResourceSample, metric: str) -> float:
+    """What the bound applies to: descriptors per process of the family, the rest in total."""
+    if metric == "open_fds_per_process":
+        return sample.open_fds / max(1, sample.processes)
+    return getattr(sample, metric)
+
+
+def amount(metric: str, value: float | None) -> str:
+    """A judged value as the verdict and the report show it."""
+    if value is None:
+        return "–"
+    return f"{value / MB:.1f} MB" if metric == "memory_bytes" else f"{round(value, 1):g}"
 
 
 def lifetimes(samples: list[ResourceSample]) -> dict[tuple[str, int], list[ResourceSample]]:
@@ -74,8 +94,8 @@ def judge_growth(samples: list[ResourceSample], bounds: GrowthBounds,
                 results.append(Growth(component, pid, metric, n, *span, None, None, None, None))
                 continue
             fifth = n // 5
-            baseline = statistics.median(getattr(s, metric) for s in lifetime[fifth:2 * fifth])
-            final = statistics.median(getattr(s, metric) for s in lifetime[n - fifth:])
+            baseline = statistics.median(judged_value(s, metric) for s in lifetime[fifth:2 * fifth])
+            final = statistics.median(judged_value(s, metric) for s in lifetime[n - fifth:])
             limit = bounds.limit(metric, baseline)
             results.append(Growth(component, pid, metric, n, *span, baseline, final, limit, final <= limit))
     return results

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.report.charts import COLOURS, TimeAxis, sample_chart
-from chaos.soak.growth import MB
+from chaos.soak.growth import MB, amount
 from chaos.soak.runner import SoakResult
 
 SCHEMA_VERSION = 1
@@ -86,12 +86,6 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table>{_row(header, header=True)}{''.join(_row(r) for r in rows)}</table>"
 
 
-def _amount(metric: str, value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"{value / MB:.1f} MB" if metric == "memory_bytes" else f"{value:g}"
-
-
 def html(document: dict[str, Any]) -> str:
     verdict = document["verdict"]
     colour = COLOURS["success"] if verdict == "held" else COLOURS["rate_503"]
@@ -106,8 +100,8 @@ def html(document: dict[str, Any]) -> str:
     kill_table = _table(["t (s)", "target", "pid", "back after (s)", "error"],
                         [[k["t"], k["target"], k["pid"], k["back_after_s"], k["error"] or ""] for k in kills["events"]])
     growth = _table(["component", "pid", "metric", "samples", "second fifth", "last fifth", "limit", "held"],
-                    [[g["component"], g["pid"], g["metric"], g["samples"], _amount(g["metric"], g["baseline"]),
-                      _amount(g["metric"], g["final"]), _amount(g["metric"], g["limit"]),
+                    [[g["component"], g["pid"], g["metric"], g["samples"], amount(g["metric"], g["baseline"]),
+                      amount(g["metric"], g["final"]), amount(g["metric"], g["limit"]),
                       {True: "yes", False: "NO", None: "too short"}[g["held"]]] for g in document["growth"]])
     options = document["options"]
     return f"""<!doctype html>

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chaos.soak.growth import MB, Growth
+from chaos.soak.growth import Growth, amount
 from chaos.soak.kills import Kill
 from chaos.soak.ledger import Ledger
 
@@ -18,16 +18,12 @@ class Check:
     observed: str
 
 
-def _unit(metric: str, value: float) -> str:
-    return f"{value / MB:.1f} MB" if metric == "memory_bytes" else f"{value:g}"
-
-
 def growth_check(growth: list[Growth]) -> Check:
     grown = [g for g in growth if g.held is False]
     judged = sum(g.held is not None for g in growth)
     observed = "; ".join(
-        f"{g.component} pid {g.pid} {g.metric} {_unit(g.metric, g.baseline)} -> {_unit(g.metric, g.final)} "
-        f"(limit {_unit(g.metric, g.limit)})" for g in grown) or f"{judged} lifetime metrics within bounds"
+        f"{g.component} pid {g.pid} {g.metric} {amount(g.metric, g.baseline)} -> {amount(g.metric, g.final)} "
+        f"(limit {amount(g.metric, g.limit)})" for g in grown) or f"{judged} lifetime metrics within bounds"
     return Check("no resource growth beyond the bounds", not grown and judged > 0,
                  "every judged lifetime within its limit", observed)
 

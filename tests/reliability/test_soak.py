@@ -144,6 +144,22 @@ def test_a_restart_starts_a_new_lifetime_and_outages_are_left_out():
     assert {g.held for g in short} == {None}
 
 
+def test_a_server_gaining_backends_is_not_growth_but_backends_leaking_descriptors_are():
+    """A PostgreSQL family is judged by descriptors per process: a pool that opens two more connections
+    adds two backends of ~26 fds each (the shape a 30-minute soak met), one whose backends each hold
+    60 more fds leaks."""
+    def postgres(fds_per_backend: list[float], backends: list[int]) -> list[ResourceSample]:
+        return [ResourceSample(i, "postgres", 7, 70 * MB, int(per * (n + 6)), n, n + 6)
+                for i, (per, n) in enumerate(zip(fds_per_backend, backends, strict=True))]
+
+    more_backends = postgres([26] * 20, [8] * 10 + [10] * 10)  # 364 -> 416 fds in total
+    assert sum(s.open_fds for s in more_backends[-4:]) / 4 - more_backends[4].open_fds > GrowthBounds().fds
+    assert all(g.held for g in judge_growth(more_backends, GrowthBounds()))
+    leaking = postgres([26 + 5 * i for i in range(20)], [8] * 20)
+    fds = next(g for g in judge_growth(leaking, GrowthBounds()) if g.metric == "open_fds_per_process")
+    assert fds.held is False and fds.final > fds.limit
+
+
 def _soak(out: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "chaos", "soak", "--out", str(out), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)

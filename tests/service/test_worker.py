@@ -22,6 +22,34 @@ def new_generation(user: uuid.UUID, prompt: str = "a lighthouse") -> NewGenerati
     return NewGeneration(user, "fal-ai/flux/dev", prompt, None, None, {}, None, None)
 
 
+async def post_generation(client) -> str:
+    return (await client.post("/api/v1/generations", json={"model_id": "m/x", "prompt": "p"})).json()["id"]
+
+
+async def wait_until_finished(client, generation_id: str) -> dict:
+    """The generation as its owner reads it once it is completed or failed."""
+    async def finished() -> bool:
+        return (await client.get(f"/api/v1/generations/{generation_id}")).json()["status"] in ("completed", "failed")
+
+    await wait_for(finished, what="the generation to finish")
+    return (await client.get(f"/api/v1/generations/{generation_id}")).json()
+
+
+async def wait_until_claimed(conn: asyncpg.Connection, generation_id: str) -> None:
+    async def claimed() -> bool:
+        return await conn.fetchval("SELECT status FROM generations WHERE id = $1",
+                                   uuid.UUID(generation_id)) == "processing"
+
+    await wait_for(claimed, what="the worker to claim the generation")
+
+
+async def wait_until_submitted(fal_emulator) -> None:
+    async def submitted() -> bool:
+        return any(r["kind"] == "submit" for r in await fal_emulator.requests())
+
+    await wait_for(submitted, what="the submit")
+
+
 async def test_two_claimers_never_share_a_row(database_url):
     first, second = await open_db(database_url), await open_db(database_url)
     try:
@@ -76,14 +104,10 @@ async def test_a_generation_whose_lease_lapses_mid_job_reaches_fal_once(start_se
     worker must carry on with it, not claim it again and submit it a second time."""
     await fal_emulator.set_behaviour(processing_time_s=2.0)
     async with start_service() as svc, svc.client(svc.token()) as client:
-        generation_id = (await client.post("/api/v1/generations", json={"model_id": "m/x", "prompt": "p"})).json()["id"]
+        generation_id = await post_generation(client)
         expirer = await asyncpg.connect(database_url)
         try:
-            async def claimed() -> bool:
-                return await expirer.fetchval("SELECT status FROM generations WHERE id = $1",
-                                              uuid.UUID(generation_id)) == "processing"
-
-            await wait_for(claimed, what="the worker to claim the generation")
+            await wait_until_claimed(expirer, generation_id)
             for _ in range(30):  # keep the lease lapsed for longer than a claim poll
                 await expirer.execute("UPDATE generations SET lease_expires_at = now() - interval '1 second' "
                                       "WHERE id = $1 AND status = 'processing'", uuid.UUID(generation_id))
@@ -115,12 +139,7 @@ async def test_stored_fal_request_is_polled_not_resubmitted(start_service, fal_e
         await db.close()
 
     async with start_service() as svc, svc.client(svc.token(user)) as client:
-        async def finished() -> bool:
-            body = (await client.get(f"/api/v1/generations/{row['id']}")).json()
-            return body["status"] in ("completed", "failed")
-
-        await wait_for(finished, what="the orphaned generation to finish")
-        generation = (await client.get(f"/api/v1/generations/{row['id']}")).json()
+        generation = await wait_until_finished(client, str(row["id"]))
     assert generation["status"] == "completed", generation
     log = await fal_emulator.requests()
     assert [r["request_id"] for r in log if r["kind"] == "submit"] == [handle.request_id]
@@ -130,16 +149,13 @@ async def test_stored_fal_request_is_polled_not_resubmitted(start_service, fal_e
 async def test_shutdown_gives_unfinished_work_back(start_service, fal_emulator, database_url):
     await fal_emulator.set_behaviour(queue_time_s=60)
     async with start_service(shutdown_grace_s=0.2) as svc, svc.client(svc.token()) as client:
-        generation = (await client.post("/api/v1/generations", json={"model_id": "m/x", "prompt": "p"})).json()
+        generation_id = await post_generation(client)
 
-        async def submitted() -> bool:
-            return any(r["kind"] == "submit" for r in await fal_emulator.requests())
-
-        await wait_for(submitted, what="the submit")
+        await wait_until_submitted(fal_emulator)
     conn = await asyncpg.connect(database_url)
     try:
         row = await conn.fetchrow("SELECT status, lease_owner, fal_request_id FROM generations WHERE id = $1",
-                                  uuid.UUID(generation["id"]))
+                                  uuid.UUID(generation_id))
     finally:
         await conn.close()
     assert row["status"] == "pending" and row["lease_owner"] is None
@@ -152,20 +168,12 @@ async def test_timed_out_fal_request_is_given_up_not_resumed(start_service, fal_
     attempt_timeout_s = 1.0
     await fal_emulator.set_behaviour(stuck_rate=1.0)
     async with start_service(fal_attempt_timeout_s=attempt_timeout_s) as svc, svc.client(svc.token()) as client:
-        generation = (await client.post("/api/v1/generations", json={"model_id": "m/x", "prompt": "p"})).json()
+        generation_id = await post_generation(client)
 
-        async def submitted() -> bool:
-            return any(r["kind"] == "submit" for r in await fal_emulator.requests())
-
-        await wait_for(submitted, what="the first submit")
+        await wait_until_submitted(fal_emulator)
         await fal_emulator.set_behaviour(stuck_rate=0.0)
 
-        async def finished() -> bool:
-            body = (await client.get(f"/api/v1/generations/{generation['id']}")).json()
-            return body["status"] in ("completed", "failed")
-
-        await wait_for(finished, what="the generation to finish")
-        final = (await client.get(f"/api/v1/generations/{generation['id']}")).json()
+        final = await wait_until_finished(client, generation_id)
     assert final["status"] == "completed", final
     log = await fal_emulator.requests()
     stuck, fresh = [r for r in log if r["kind"] == "submit"]
@@ -182,35 +190,45 @@ async def test_a_request_stored_slowly_is_not_given_up_as_a_timed_out_attempt(st
     it again."""
     await fal_emulator.set_behaviour(latency_s=0.5)  # the submit takes a while: time to lock the claimed row
     async with start_service(fal_attempt_timeout_s=1.5) as svc, svc.client(svc.token()) as client:
-        generation_id = (await client.post("/api/v1/generations", json={"model_id": "m/x", "prompt": "p"})).json()["id"]
+        generation_id = await post_generation(client)
         blocker = await asyncpg.connect(database_url)
         try:
-            async def claimed() -> bool:
-                return await blocker.fetchval("SELECT status FROM generations WHERE id = $1", uuid.UUID(generation_id)) \
-                    == "processing"
-
-            await wait_for(claimed, what="the worker to claim the generation")
+            await wait_until_claimed(blocker, generation_id)
             async with blocker.transaction():
                 await blocker.execute("SELECT 1 FROM generations WHERE id = $1 FOR UPDATE", uuid.UUID(generation_id))
 
-                async def submitted() -> bool:
-                    return any(r["kind"] == "submit" for r in await fal_emulator.requests())
-
-                await wait_for(submitted, what="the submit")
+                await wait_until_submitted(fal_emulator)
                 await asyncio.sleep(2.2)  # the save waits on the lock past the attempt timeout
                 await fal_emulator.set_behaviour(latency_s=0.0)
         finally:
             await blocker.close()
 
-        async def finished() -> bool:
-            return (await client.get(f"/api/v1/generations/{generation_id}")).json()["status"] in ("completed", "failed")
-
-        await wait_for(finished, what="the generation to finish")
-        final = (await client.get(f"/api/v1/generations/{generation_id}")).json()
+        final = await wait_until_finished(client, generation_id)
     assert final["status"] == "completed", final
     log = await fal_emulator.requests()
     assert [r["kind"] for r in log].count("submit") == 1, "the generation reached FAL twice"
     assert not [r for r in log if r["kind"] == "cancel"]
+
+
+async def test_a_job_slow_to_get_into_fal_still_gets_its_full_attempt(start_service, fal_emulator, database_url):
+    """The attempt timeout bounds the job once FAL holds it: a submit that took most of it (fal_client
+    retrying 429s in the ci suite; a slow ingress here) must not get the job given up mid-run and
+    submitted again."""
+    await fal_emulator.set_behaviour(latency_s=1.2, processing_time_s=1.0)
+    async with start_service(fal_attempt_timeout_s=2.0) as svc, svc.client(svc.token()) as client:
+        generation_id = await post_generation(client)
+        watcher = await asyncpg.connect(database_url)
+        try:
+            await wait_until_claimed(watcher, generation_id)
+        finally:
+            await watcher.close()
+        await asyncio.sleep(0.3)  # the submit is under way; the job's polls meet no latency
+        await fal_emulator.set_behaviour(latency_s=0.0)
+
+        final = await wait_until_finished(client, generation_id)
+    assert final["status"] == "completed", final
+    log = await fal_emulator.requests()
+    assert [r["kind"] for r in log].count("submit") == 1, "the job was given up and submitted again"
 
 
 async def test_a_timed_out_request_is_cancelled_even_while_the_database_cannot_forget_it(start_service, fal_emulator,
@@ -220,7 +238,7 @@ async def test_a_timed_out_request_is_cancelled_even_while_the_database_cannot_f
     attempt_timeout_s = 1.0
     await fal_emulator.set_behaviour(stuck_rate=1.0)
     async with start_service(fal_attempt_timeout_s=attempt_timeout_s) as svc, svc.client(svc.token()) as client:
-        generation_id = (await client.post("/api/v1/generations", json={"model_id": "m/x", "prompt": "p"})).json()["id"]
+        generation_id = await post_generation(client)
         blocker = await asyncpg.connect(database_url)
         try:
             async def stored() -> bool:
@@ -235,10 +253,7 @@ async def test_a_timed_out_request_is_cancelled_even_while_the_database_cannot_f
         finally:
             await blocker.close()
 
-        async def finished() -> bool:
-            return (await client.get(f"/api/v1/generations/{generation_id}")).json()["status"] in ("completed", "failed")
-
-        await wait_for(finished, what="the generation to finish")
+        await wait_until_finished(client, generation_id)
     log = await fal_emulator.requests()
     stuck = next(r for r in log if r["kind"] == "submit")
     cancels = [r for r in log if r["kind"] == "cancel" and r["request_id"] == stuck["request_id"]]
