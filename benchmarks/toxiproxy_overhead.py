@@ -5,6 +5,10 @@ process) run separately. Prints throughput of a large transfer and p50/p99 round
 small messages, through the proxy and direct, and the accuracy of latency and bandwidth
 toxics. Targets: throughput >= 0.7x direct, added p50 RTT < 100 us.
 
+For scale it also measures the least any user-space relay can cost here: a process that does
+nothing but splice(2) each direction in a blocking thread (no event loop, no API, no toxics).
+What no relay can beat on this machine is that ratio, not 1.0.
+
     python benchmarks/toxiproxy_overhead.py [--size-mib 256] [--round-trips 5000]
 """
 
@@ -12,12 +16,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import json
+import os
 import socket
 import statistics
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -67,6 +74,30 @@ async def _serve_upstreams() -> None:
 def upstream_main() -> None:
     import uvloop
     uvloop.run(_serve_upstreams())
+
+
+# --- the ideal relay process ----------------------------------------------------------------
+
+def _splice_forever(source: socket.socket, destination: socket.socket) -> None:
+    """Move bytes source -> pipe -> destination until the source closes; the kernel does the copying."""
+    pipe_out, pipe_in = os.pipe()
+    fcntl.fcntl(pipe_in, fcntl.F_SETPIPE_SZ, 1 << 20)  # as the proxy's fast path asks for
+    while moved := os.splice(source.fileno(), pipe_in, 1 << 20):
+        while moved:
+            moved -= os.splice(pipe_out, destination.fileno(), moved)
+    destination.shutdown(socket.SHUT_WR)
+
+
+def ideal_relay_main(upstream_port: int) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    print(json.dumps({"port": listener.getsockname()[1]}), flush=True)
+    while True:
+        client, _ = listener.accept()
+        upstream = _connect(upstream_port)
+        for end in (client, upstream):
+            end.setblocking(True)  # splice(2) then waits in the kernel, not in a Python loop
+        for source, destination in ((client, upstream), (upstream, client)):
+            threading.Thread(target=_splice_forever, args=(source, destination), daemon=True).start()
 
 
 # --- client measurements -----------------------------------------------------------------
@@ -121,6 +152,7 @@ def main() -> int:
 
     upstream, ports = _start([sys.executable, __file__, "--upstream"])
     proxy_server, info = _start([sys.executable, "-m", "chaos.toxiproxy", "--port", "0"])
+    ideal_relay, ideal = _start([sys.executable, __file__, "--ideal-relay", str(ports["sink"])])
     try:
         api = httpx.Client(base_url=f"http://127.0.0.1:{info['port']}", timeout=30)
         listen = {}
@@ -131,6 +163,7 @@ def main() -> int:
 
         direct_tp = max(throughput_mb_s(ports["sink"], size) for _ in range(args.runs))
         proxy_tp = max(throughput_mb_s(listen["sink"], size) for _ in range(args.runs))
+        ideal_tp = max(throughput_mb_s(ideal["port"], size) for _ in range(args.runs))
         round_trips_us(ports["echo"], 200)
         direct_rtt = round_trips_us(ports["echo"], args.round_trips)
         proxy_rtt = round_trips_us(listen["echo"], args.round_trips)
@@ -144,16 +177,17 @@ def main() -> int:
         limited_tp = throughput_mb_s(listen["sink"], 64 << 20)
         api.post("/reset")
     finally:
-        proxy_server.terminate()
-        upstream.terminate()
-        proxy_server.wait(10)
-        upstream.wait(10)
+        for process in (proxy_server, upstream, ideal_relay):
+            process.terminate()
+            process.wait(10)
 
     p50_direct, p50_proxy = percentile(direct_rtt, 0.5), percentile(proxy_rtt, 0.5)
     rows = [
         ("throughput direct", f"{direct_tp:.0f} MB/s"),
         ("throughput proxy", f"{proxy_tp:.0f} MB/s"),
         ("throughput ratio (target >= 0.70)", f"{proxy_tp / direct_tp:.2f}x"),
+        ("throughput ideal splice relay", f"{ideal_tp:.0f} MB/s ({ideal_tp / direct_tp:.2f}x direct)"),
+        ("proxy vs ideal relay", f"{proxy_tp / ideal_tp:.2f}x"),
         ("RTT p50 direct / proxy", f"{p50_direct:.0f} / {p50_proxy:.0f} us"),
         ("RTT p99 direct / proxy", f"{percentile(direct_rtt, 0.99):.0f} / {percentile(proxy_rtt, 0.99):.0f} us"),
         ("added p50 RTT (target < 100 us)", f"{p50_proxy - p50_direct:.0f} us"),
@@ -170,5 +204,7 @@ def main() -> int:
 if __name__ == "__main__":
     if sys.argv[1:] == ["--upstream"]:
         upstream_main()
+    elif sys.argv[1:2] == ["--ideal-relay"]:
+        ideal_relay_main(int(sys.argv[2]))
     else:
         raise SystemExit(main())

@@ -273,18 +273,36 @@ class Database:
     async def complete(self, generation_id: uuid.UUID, owner: str, storage_path: str, image_url: str) -> bool:
         return await self._finish(generation_id, owner, "completed", storage_path=storage_path, image_url=image_url)
 
-    async def fail(self, generation_id: uuid.UUID, owner: str, error: str) -> bool:
-        return await self._finish(generation_id, owner, "failed", error=error)
+    async def fail(self, generation_id: uuid.UUID, owner: str, error: str, orphan_path: str | None = None) -> bool:
+        """Fail a leased generation; ``orphan_path`` records an object it may have left, to be removed
+        (see service/object_cleanup.py) in the same statement, so no crash can lose it."""
+        return await self._finish(generation_id, owner, "failed", error=error, orphan_path=orphan_path)
 
     async def _finish(self, generation_id: uuid.UUID, owner: str, status: str, *, storage_path: str | None = None,
-                      image_url: str | None = None, error: str | None = None) -> bool:
+                      image_url: str | None = None, error: str | None = None, orphan_path: str | None = None) -> bool:
         async with self.connection() as conn:
             result = await conn.execute(
                 """UPDATE generations SET status = $3, storage_path = $4, image_url = $5, error = $6,
+                          orphan_path = $7,
                           lease_owner = NULL, lease_expires_at = NULL, completed_at = now(), updated_at = now()
                    WHERE id = $1 AND lease_owner = $2 AND status = 'processing'""",
-                generation_id, owner, status, storage_path, image_url, error)
+                generation_id, owner, status, storage_path, image_url, error, orphan_path)
         return result.endswith(" 1")
+
+    async def recorded_orphans(self, how_many: int, exclude: Collection[uuid.UUID] = ()) -> list[tuple[uuid.UUID, str]]:
+        """Objects failed generations may have left, oldest first, except those being removed already."""
+        async with self.connection() as conn:
+            rows = await conn.fetch(
+                """SELECT id, orphan_path FROM generations
+                   WHERE orphan_path IS NOT NULL AND NOT id = ANY($2::uuid[])
+                   ORDER BY completed_at LIMIT $1""", how_many, list(exclude))
+        return [(r["id"], r["orphan_path"]) for r in rows]
+
+    async def forget_orphan(self, generation_id: uuid.UUID, path: str) -> None:
+        """Storage confirmed the removal of ``path``."""
+        async with self.connection() as conn:
+            await conn.execute("UPDATE generations SET orphan_path = NULL WHERE id = $1 AND orphan_path = $2",
+                               generation_id, path)
 
     async def release(self, generation_id: uuid.UUID, owner: str, delay_s: float = 0.0) -> None:
         """Give a leased generation back to the queue (shutdown, or waiting for a breaker to close)."""

@@ -16,19 +16,18 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-import tenacity
 from opentelemetry import trace
 
 from service.breaker import BreakerOpenError
 from service.errors import GenerationFailed
 from service.fal_gateway import image_url_from_output
 from service.logs import generation_id_var, user_id_var
+from service.object_cleanup import ObjectCleanup
 from service.resilience import FalJob, LeaseLost, ResilienceProfile
 from service.storage_gateway import object_path
 from service.telemetry import links_to, tracer
 
 log = logging.getLogger(__name__)
-ORPHAN_REMOVAL_S = 120.0  # how long the removal of a failed generation's object keeps retrying
 
 
 def fal_arguments(row: dict) -> dict:
@@ -53,14 +52,22 @@ class Worker:
         self._in_flight: dict[asyncio.Task, dict] = {}
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
-        self._removals: set[asyncio.Task] = set()  # objects of failed generations being removed
+        self.cleanup = ObjectCleanup(self.deps.db, self.deps.storage)
 
     def notify(self) -> None:
         """A new generation was accepted: look for work now rather than at the next poll."""
         self._wake.set()
 
     async def run(self) -> None:
-        """Claim until `stop()`; database errors only delay the next claim."""
+        """Claim until `stop()`; database errors only delay the next claim. The orphan sweep runs beside."""
+        sweep = asyncio.create_task(self.cleanup.run(), name="orphan-sweep")
+        try:
+            await self._claim_until_stopped()
+        finally:
+            sweep.cancel()
+            await asyncio.gather(sweep, return_exceptions=True)
+
+    async def _claim_until_stopped(self) -> None:
         while not self._stopping.is_set():
             free = self.settings.worker_concurrency - len(self._in_flight)
             claimed = []
@@ -102,9 +109,9 @@ class Worker:
         if self._in_flight:
             await asyncio.wait(list(self._in_flight), timeout=self.settings.shutdown_grace_s)
         leftover = dict(self._in_flight)
-        for task in [*leftover, *self._removals]:
+        for task in leftover:
             task.cancel()
-        await asyncio.gather(*leftover, *self._removals, return_exceptions=True)
+        await asyncio.gather(*leftover, self.cleanup.stop(), return_exceptions=True)
         for row in leftover.values():
             try:
                 await self.deps.db.release(row["id"], self.owner)
@@ -180,36 +187,17 @@ class Worker:
 
     async def _finish_failed(self, row: dict, reason: str, uploaded_path: str | None = None) -> None:
         trace.get_current_span().set_status(trace.StatusCode.ERROR, reason[:200])
+        # An upload tried, or an earlier claim (killed after its upload) may have left the object this one
+        # never got to write: recorded with the failure, removed once the row is final (a retried claim
+        # would upload again).
+        orphan = uploaded_path or (object_path(str(row["user_id"]), str(row["id"])) if row["attempts"] > 1 else None)
         with tracer.start_as_current_span("generation.finalize"):
-            failed = await self.deps.db.fail(row["id"], self.owner, reason)
+            failed = await self.deps.db.fail(row["id"], self.owner, reason, orphan_path=orphan)
         if failed:
-            # Only once the row is final (a retried claim would upload again); also when an earlier claim,
-            # killed after its upload, may have left the object this one never got to write.
-            path = uploaded_path or (object_path(str(row["user_id"]), str(row["id"])) if row["attempts"] > 1
-                                     else None)
-            if path is not None:
-                self._remove_in_background(path)
+            if orphan is not None:
+                self.cleanup.remove_later(row["id"], orphan)
             self._count_terminal(row, "failed")
             log.warning("generation failed", extra={"status": "failed", "error": reason})
-
-    def _remove_in_background(self, path: str) -> None:
-        """An upload whose answer was lost may still have stored the object of a generation that then failed;
-        remove it, retrying for a while in the background (storage may be what failed), so that failed
-        generations leave no orphaned objects."""
-        task = asyncio.create_task(self._remove_object(path))
-        self._removals.add(task)
-        task.add_done_callback(self._removals.discard)
-
-    async def _remove_object(self, path: str) -> None:
-        try:
-            async for attempt in tenacity.AsyncRetrying(wait=tenacity.wait_exponential(multiplier=0.2, max=5.0),
-                                                        stop=tenacity.stop_after_delay(ORPHAN_REMOVAL_S),
-                                                        reraise=True):
-                with attempt:
-                    await self.deps.storage.remove(path)
-        except Exception as error:
-            log.warning("could not remove the object of a failed generation",
-                        extra={"dependency": "storage", "error": repr(error)})
 
     def _count_terminal(self, row: dict, status: str) -> None:
         metrics = self.deps.metrics

@@ -96,6 +96,18 @@ def stored_objects(info: StackInfo) -> set[str]:
     return found
 
 
+def settled_objects(info: StackInfo, rows: dict[str, Row], settle_s: float) -> set[str]:
+    """The stored objects once the service had ``settle_s`` to remove those no completed generation owns
+    (a failed generation's object is removed in the background, by the next process if one was killed)."""
+    owned = {row.storage_path for row in rows.values() if row.status == "completed"}
+    deadline = time.monotonic() + settle_s
+    stored = stored_objects(info)
+    while stored - owned and time.monotonic() < deadline:
+        time.sleep(1.0)
+        stored = stored_objects(info)
+    return stored
+
+
 def _needed(entry: dict[str, Any]) -> bool:
     """What the accounting reads: submits, cancels, and the status calls of requests FAL forgot (404)."""
     kind = entry.get("kind")

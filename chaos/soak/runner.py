@@ -36,6 +36,7 @@ KILL_JITTER = 0.25  # each gap is kill_every +/- this share, drawn from the seed
 KILL_SETTLE_S = 3.0  # after a killed process is back: pools refill, queued work resumes
 FAL_LOG_READ_EVERY_S = 60.0
 DRAIN_TIMEOUT_S = 90.0  # well past the fast timing's 20 s generation deadline
+ORPHAN_SETTLE_S = 30.0  # for a failed generation's object to be removed: the service's sweep runs every 5 s
 LOCUST_EXIT_GRACE_S = 90.0  # Locust lets users finish the generation they follow (30 s), then writes its reports
 ACCEPTED_FILE_ENV = "GENCHAOS_SOAK_ACCEPTED_FILE"  # read by loadtests/accepted_log.py
 
@@ -137,7 +138,7 @@ def run_soak(options: SoakOptions, log: Callable[[str], None]) -> SoakResult:
         drain_s = inventory.wait_for_drain(info.database_direct_url, DRAIN_TIMEOUT_S)
         harvest.collect()
         rows = inventory.generation_rows(info.database_direct_url)
-        stored = inventory.stored_objects(info)
+        stored = inventory.settled_objects(info, rows, ORPHAN_SETTLE_S)
         sampler.stop()
 
     fal_windows = [(w.start, w.end) for w in rotation.windows if w.proxy == "fal"]
