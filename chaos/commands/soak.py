@@ -42,6 +42,10 @@ def _kill_every(text: str) -> float:
     return duration(text, minimum=MIN_KILL_EVERY_S)
 
 
+def _calm(text: str) -> float:
+    return duration(text, minimum=0)
+
+
 def _users(text: str) -> int:
     try:
         value = int(text)
@@ -62,6 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--duration", type=duration, default=600.0, help="how long the load runs (default 10m)")
     parser.add_argument("--kill-every", type=_kill_every, default=20.0,
                         help="seconds between kills, alternating service and PostgreSQL (default 20s)")
+    parser.add_argument("--calm-last", type=_calm, default=None, metavar="DURATION",
+                        help="the last part of the load runs without kills (faults go on), so the service and "
+                             "PostgreSQL are also judged over a long lifetime (default: a quarter of --duration)")
     parser.add_argument("--users", type=_users, default=8, help="concurrent Locust users (default 8)")
     parser.add_argument("--out", type=Path, default=Path("reports/soak"),
                         help="directory for soak.json, soak.html and Locust's reports (default reports/soak)")
@@ -72,8 +79,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True, soft_wrap=True, log_path=False)
     exit_cleanly_on_sigterm()
+    calm_s = args.duration / 4 if args.calm_last is None else args.calm_last
+    if calm_s >= args.duration:
+        console.print(f"genchaos soak: error: --calm-last ({calm_s:g}s) must be shorter than --duration "
+                      f"({args.duration:g}s)")
+        return 2
     options = SoakOptions(duration_s=args.duration, kill_every_s=args.kill_every, users=args.users,
-                          out=args.out.resolve(), seed=args.seed)
+                          out=args.out.resolve(), seed=args.seed, calm_s=calm_s)
     try:
         result = run_soak(options, log=lambda line: console.log(line))
         json_path, html_path = report.write(result, options.out)

@@ -29,6 +29,7 @@ class GrowthBounds:
     fds: int = 50
     connections: int = 50
     min_samples: int = 10
+    long_lifetime_share: float = 0.2  # each component must be judged over one lifetime this share of the run
 
     def limit(self, metric: str, baseline: float) -> float:
         if metric == "memory_bytes":
@@ -39,7 +40,8 @@ class GrowthBounds:
         return (f"memory (PSS) +{self.memory_ratio:.0%} + {self.memory_slack_bytes / MB:g} MB, open fds per process "
                 f"+{self.fds}, "
                 f"connections +{self.connections}, last fifth vs second fifth of each lifetime of at least "
-                f"{self.min_samples} samples")
+                f"{self.min_samples} samples; each component judged over one lifetime of at least "
+                f"{self.long_lifetime_share:.0%} of the load")
 
 
 METRICS = ("memory_bytes", "open_fds_per_process", "connections")

@@ -35,7 +35,8 @@ def to_json(result: SoakResult) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "verdict": "held" if result.held else "not held",
-        "options": {"duration_s": options.duration_s, "kill_every_s": options.kill_every_s, "users": options.users,
+        "options": {"duration_s": options.duration_s, "kill_every_s": options.kill_every_s,
+                    "calm_s": options.calm_s, "users": options.users,
                     "seed": options.seed, "profile": "hardened", "timing": "fast",
                     "sample_interval_s": options.sample_interval_s},
         "growth_bounds": {**dataclasses.asdict(options.bounds), "description": options.bounds.describe()},
@@ -111,7 +112,7 @@ td,th{{border:1px solid #ddd;padding:4px 8px;text-align:left}}.verdict{{color:{c
 <body><h1>genchaos soak: <span class="verdict">{escape(verdict)}</span></h1>
 <p>{options['duration_s']:g} s of Locust load ({options['users']} users) on the hardened profile with fast timing,
 seed {options['seed']}; {kills['total']} kills ({kills['service']} service, {kills['postgres']} PostgreSQL), one about
-every {options['kill_every_s']:g} s; {len(document['faults'])} faults of the ci scenarios in rotation; queue drained in
+every {options['kill_every_s']:g} s until the last {options['calm_s']:g} s; {len(document['faults'])} faults of the ci scenarios in rotation; queue drained in
 {document['drain_s']:g} s.</p>
 <h2>Checks</h2>{checks}
 <h2>Generations</h2>{ledger}

@@ -48,7 +48,12 @@ class SoakOptions:
     users: int
     out: Path
     seed: int
+    calm_s: float = 0.0  # the last part of the load runs without kills: killed processes get a long lifetime
     bounds: GrowthBounds = field(default_factory=GrowthBounds)
+
+    @property
+    def kills_until_s(self) -> float:
+        return self.duration_s - self.calm_s
 
     @property
     def sample_interval_s(self) -> float:
@@ -147,7 +152,7 @@ def run_soak(options: SoakOptions, log: Callable[[str], None]) -> SoakResult:
     growth = judge_growth(sampler.samples, options.bounds, [k.outage(KILL_SETTLE_S) for k in kills])
     faults = [dataclasses.replace(w, start=w.start - started_at, end=w.end - started_at) for w in rotation.windows]
     return SoakResult(options, started_at, round(drain_s, 1), ledger, kills, faults, sampler.samples, growth,
-                      checks(ledger, growth, kills, rotation.errors))
+                      checks(ledger, growth, kills, rotation.errors, options.duration_s, options.bounds))
 
 
 def _soak(stack: EmbeddedStack, options: SoakOptions, started_at: float, harvest: inventory.FalLogHarvest,
@@ -157,7 +162,7 @@ def _soak(stack: EmbeddedStack, options: SoakOptions, started_at: float, harvest
     kills: list[Kill] = []
     last_read = 0.0
     while (now := time.time() - started_at) < options.duration_s:
-        if now >= schedule.due:
+        if now >= schedule.due and now < options.kills_until_s:
             record = kill(stack, schedule.next_target(now), now)
             kills.append(record)
             log(f"kill -9 {record.target} (pid {record.pid}): "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chaos.soak.growth import Growth, amount
+from chaos.soak.growth import Growth, GrowthBounds, amount
 from chaos.soak.kills import Kill
 from chaos.soak.ledger import Ledger
 
@@ -28,7 +28,24 @@ def growth_check(growth: list[Growth]) -> Check:
                  "every judged lifetime within its limit", observed)
 
 
-def checks(ledger: Ledger, growth: list[Growth], kills: list[Kill], problems: list[str]) -> list[Check]:
+def long_lifetime_check(growth: list[Growth], run_s: float, share: float) -> Check:
+    """Growth judged only over short lifetimes (a process killed every half minute) says nothing about a
+    slow leak: each component needs one judged lifetime spanning ``share`` of the run."""
+    needed = share * run_s
+    longest: dict[str, float] = {}
+    for g in growth:
+        span = g.end_t - g.start_t if g.held is not None else 0.0
+        longest[g.component] = max(longest.get(g.component, 0.0), span)
+    short = {component: span for component, span in sorted(longest.items()) if span < needed}
+    observed = "; ".join(f"{component}: longest judged lifetime {span:.0f} s" for component, span in short.items())
+    return Check("every component judged over a long lifetime", bool(longest) and not short,
+                 f"one judged lifetime of at least {needed:.0f} s per component",
+                 observed or f"{len(longest)} components, shortest longest lifetime "
+                             f"{min(longest.values(), default=0):.0f} s")
+
+
+def checks(ledger: Ledger, growth: list[Growth], kills: list[Kill], problems: list[str], run_s: float,
+           bounds: GrowthBounds) -> list[Check]:
     failed_kills = [f"{k.target} at {k.t:g}s: {k.error}" for k in kills if k.error]
     return [
         Check("generations were accepted", ledger.accepted > 0, "> 0", str(ledger.accepted)),
@@ -46,6 +63,7 @@ def checks(ledger: Ledger, growth: list[Growth], kills: list[Kill], problems: li
               "; ".join(failed_kills) or f"{len(kills)} kills, all back"),
         Check("the fault timeline ran", not problems, "no fault error", "; ".join(problems) or "no error"),
         growth_check(growth),
+        long_lifetime_check(growth, run_s, bounds.long_lifetime_share),
     ]
 
 

@@ -36,8 +36,9 @@ FLAT = samples("service", 1, [80.0] * 20)
 CLEAN_ROWS = {"a": Row("completed", storage_path="u/a.png"), "b": Row("failed", error="FAL job failed")}
 
 
-def verdict_of(ledger, growth=None) -> dict[str, bool]:
-    results = checks(ledger, judge_growth(FLAT, GrowthBounds()) if growth is None else growth, [], [])
+def verdict_of(ledger, growth=None, run_s: float = 20.0) -> dict[str, bool]:
+    results = checks(ledger, judge_growth(FLAT, GrowthBounds()) if growth is None else growth, [], [], run_s,
+                     GrowthBounds())
     return {c.name: c.held for c in results} | {"overall": held(results)}
 
 
@@ -160,6 +161,33 @@ def test_a_server_gaining_backends_is_not_growth_but_backends_leaking_descriptor
     assert fds.held is False and fds.final > fds.limit
 
 
+def test_growth_judged_only_over_short_lifetimes_does_not_hold():
+    """A service killed every 30 s is judged over 30 s at a time, which shows no slow leak: without one
+    lifetime spanning a fifth of the run the verdict cannot hold."""
+    clean = account(["a"], {"a": CLEAN_ROWS["a"]}, [], {"u/a.png"}, [], [])
+    short_lives = [s for pid in range(10) for s in samples("service", pid, [80.0] * 12, start_t=12 * pid)]
+    growth = judge_growth(short_lives, GrowthBounds())
+    assert all(g.held for g in growth)
+    verdict = verdict_of(clean, growth, run_s=120.0)
+    assert verdict["no resource growth beyond the bounds"] is True
+    assert verdict["every component judged over a long lifetime"] is False and verdict["overall"] is False
+    long_life = short_lives + samples("service", 99, [80.0] * 40, start_t=120)  # 39 s of a 160 s run
+    assert verdict_of(clean, judge_growth(long_life, GrowthBounds()), run_s=160.0)["overall"] is True
+
+
+@pytest.mark.parametrize(("arguments", "complaint"), [
+    (["--duration", "5m", "--calm-last", "5m"], "--calm-last (300s) must be shorter than --duration (300s)"),
+    (["--kill-every", "1s"], "1s must be between 5s"),
+    (["--duration", "soon"], "'soon' is not a duration"),
+])
+def test_soak_refuses_bad_options_naming_the_problem(tmp_path: Path, arguments: list[str], complaint: str):
+    finished = subprocess.run([sys.executable, "-m", "chaos", "soak", "--out", str(tmp_path), *arguments],
+                              capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 2
+    assert complaint in " ".join((finished.stdout + finished.stderr).split())
+    assert "Traceback" not in finished.stderr and not (tmp_path / "stack.json").exists()
+
+
 def _soak(out: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "chaos", "soak", "--out", str(out), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
@@ -167,7 +195,7 @@ def _soak(out: Path, *extra: str) -> subprocess.Popen:
 
 @pytest.mark.slow
 def test_a_one_minute_soak_loses_and_duplicates_nothing_and_its_counts_add_up(tmp_path: Path):
-    run = _soak(tmp_path, "--duration", "60s", "--kill-every", "20s", "--users", "4")
+    run = _soak(tmp_path, "--duration", "60s", "--kill-every", "15s", "--calm-last", "10s", "--users", "4")
     try:
         output = run.communicate(timeout=400)[0].decode()
     finally:
