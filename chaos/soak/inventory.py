@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from chaos.soak.ledger import Row
+from chaos.soak.ledger import Row, owned_objects
 from chaos.stack.embedded import StackInfo
 from chaos.stack.faults import FalEmulatorControl
 
@@ -99,7 +99,7 @@ def stored_objects(info: StackInfo) -> set[str]:
 def settled_objects(info: StackInfo, rows: dict[str, Row], settle_s: float) -> set[str]:
     """The stored objects once the service had ``settle_s`` to remove those no completed generation owns
     (a failed generation's object is removed in the background, by the next process if one was killed)."""
-    owned = {row.storage_path for row in rows.values() if row.status == "completed"}
+    owned = owned_objects(rows)
     deadline = time.monotonic() + settle_s
     stored = stored_objects(info)
     while stored - owned and time.monotonic() < deadline:

@@ -132,11 +132,15 @@ def count_generations(ledger: Ledger, accepted: list[str], rows: dict[str, Row])
             _example(ledger.examples, "lost", {"generation_id": generation_id, "status": row.status})
 
 
+def owned_objects(rows: dict[str, Row]) -> set[str]:
+    """The object paths completed generations own."""
+    return {row.storage_path for row in rows.values() if row.status == "completed" and row.storage_path}
+
+
 def count_objects(ledger: Ledger, rows: dict[str, Row], stored: set[str]) -> None:
     """Orphans both ways: stored objects no completed row owns, and completed rows without their object.
     Every row counts as an owner, acknowledged or not: the service finished it either way."""
-    owned = {row.storage_path for row in rows.values() if row.status == "completed" and row.storage_path}
-    orphans = sorted(stored - owned)
+    orphans = sorted(stored - owned_objects(rows))
     missing = sorted(generation_id for generation_id, row in rows.items()
                      if row.status == "completed" and row.storage_path not in stored)
     ledger.orphaned_objects, ledger.missing_objects = len(orphans), len(missing)
