@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import prometheus_client
@@ -17,18 +19,20 @@ from rich.table import Table
 from chaos.commands.signals import exit_cleanly_on_sigterm
 from chaos.judge.claims import ClaimResult, audit
 from chaos.judge.verdicts import ScenarioResult
+from chaos.lanes import Job, run_in_lanes
 from chaos.report import write_reports
-from chaos.run.runner import EmbeddedTarget, RunningTarget, StackTarget
+from chaos.run.runner import EmbeddedTarget, RunningTarget
 from chaos.scenarios.catalogue import ScenarioError, load_catalogue, load_scenario, select, suite
 from chaos.scenarios.model import Scenario
 from chaos.stack.embedded import PROFILES, EmbeddedStack, StackInfo
 from chaos.stack.faults import FaultController, FaultError
 from chaos.stack.processes import StackError
-from chaos.suite import run_suite
+from chaos.suite import ProgressCallback, run_suite
 from service.settings import canonical_profile
 
 DEFAULT_SUITE = "ci"
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+MAX_LANES = 8
 CLAIM_STYLES = {"held": "green", "not held": "bold red", "inconclusive": "yellow", "not measured": "dim"}
 
 
@@ -52,10 +56,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="whose verdicts decide the exit code (default: every profile run)")
     parser.add_argument("--out", type=Path, default=Path("reports/latest"), help="report directory")
     parser.add_argument("--stack-file", type=Path, help="run on this running stack instead of a fresh one")
+    parser.add_argument("--lanes", type=lane_count, default=1, metavar="N",
+                        help="run the scenarios on N fresh embedded stacks side by side, each its own "
+                             "PostgreSQL, emulators and Toxiproxy (default 1); not with --stack-file or "
+                             "--metrics-port")
     parser.add_argument("--metrics-port", type=int, metavar="PORT",
                         help="serve the harness's metrics (genchaos_fault_active, for the dashboards' fault "
                              "windows) on 127.0.0.1:PORT while the run lasts")
     parser.set_defaults(handler=run)
+
+
+def lane_count(text: str) -> int:
+    """--lanes: a whole number from 1 to 8."""
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LANES:
+        raise argparse.ArgumentTypeError(f"--lanes takes a whole number from 1 to {MAX_LANES}, not {text!r}")
+    return int(text)
 
 
 def choose_scenarios(args: argparse.Namespace) -> list[Scenario]:
@@ -101,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
         running = RunningTarget(StackInfo.load(args.stack_file)) if args.stack_file else None
         if running is not None:
             check_running_stack_serves(running, scenarios, profiles)
+        if args.lanes > 1 and (running is not None or args.metrics_port is not None):
+            raise UsageError("--lanes runs fresh stacks in processes of their own: it cannot use --stack-file, "
+                             "and their fault windows cannot be served on --metrics-port")
     except (ScenarioError, UsageError, StackError) as exc:
         console.print(f"genchaos run: {exc}", style="red", markup=False, soft_wrap=True)
         return EXIT_USAGE
@@ -110,16 +128,27 @@ def run(args: argparse.Namespace) -> int:
             prometheus_client.start_http_server(args.metrics_port, addr="127.0.0.1")
         with contextlib.ExitStack() as exits:
             if running is not None:
-                target: StackTarget = running
                 exits.callback(FaultController(running.info.toxiproxy_url).reset)
-                traces_file = running.info.traces_file
+                traces_files = [running.info.traces_file]
+                results = _run_with_progress(console, scenarios, profiles,
+                                             lambda report: run_suite(running, scenarios, profiles, report))
+            elif args.lanes > 1:
+                traces_dir = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="genchaos-lanes-")))
+                jobs = [Job(s, p) for p in profiles for s in scenarios if p in s.profiles]
+                results = _run_with_progress(
+                    console, scenarios, profiles,
+                    lambda report: run_in_lanes(jobs, args.lanes, lambda event, job, result: report(
+                        event, job.scenario, job.profile, result), traces_dir))
+                traces_files = sorted(str(path) for path in traces_dir.glob("lane-*.jsonl"))
             else:
                 with console.status("starting the embedded stack…"):
                     stack = exits.enter_context(EmbeddedStack())
-                target, traces_file = EmbeddedTarget(stack), stack.info.traces_file
-            results = _run_with_progress(console, target, scenarios, profiles)
+                traces_files = [stack.info.traces_file]
+                results = _run_with_progress(console, scenarios, profiles,
+                                             lambda report: run_suite(EmbeddedTarget(stack), scenarios, profiles,
+                                                                      report))
             claims = audit(results)
-            report = write_reports(args.out, results, claims, gated, traces_file)
+            report = write_reports(args.out, results, claims, gated, traces_files)
     except (StackError, FaultError, OSError) as exc:
         console.print(f"genchaos run: set-up failed: {exc}", style="red", markup=False, soft_wrap=True)
         return EXIT_USAGE
@@ -134,8 +163,9 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_PASS if report["verdict"] == "pass" else EXIT_FAIL
 
 
-def _run_with_progress(console: Console, target: StackTarget, scenarios: list[Scenario],
-                       profiles: list[str]) -> list[ScenarioResult]:
+def _run_with_progress(console: Console, scenarios: list[Scenario], profiles: list[str],
+                       run_all: Callable[[ProgressCallback], list[ScenarioResult]]) -> list[ScenarioResult]:
+    """``run_all`` (given a progress callback) under a progress bar, a line printed per finished run."""
     total = sum(p in s.profiles for s in scenarios for p in profiles)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
@@ -150,7 +180,7 @@ def _run_with_progress(console: Console, target: StackTarget, scenarios: list[Sc
             progress.console.print(f"[{style}]{result.outcome:>12}[/{style}] {scenario.name} [{profile}]",
                                    highlight=False)
 
-        return run_suite(target, scenarios, profiles, on_progress)
+        return run_all(on_progress)
 
 
 def print_summary(console: Console, results: list[ScenarioResult], claims: list[ClaimResult]) -> None:

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from chaos.commands.run import lane_count
 from chaos.commands.signals import exit_cleanly_on_sigterm
+from chaos.judge.verdicts import ScenarioResult
+from chaos.lanes import Job, LaneProgress
 from chaos.mutants.catalogue import DEFECTS, Defect
-from chaos.mutants.matrix import PROFILE, MatrixError, Outcome, ci_scenarios, run_copy, union
+from chaos.mutants.matrix import PROFILE, MatrixError, Outcome, ci_scenarios, run_matrix
 from chaos.mutants.planting import PatchError, check_applies
 from chaos.scenarios.catalogue import ScenarioError
 from chaos.stack.processes import StackError
@@ -32,6 +33,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
                         help="run only this defect (repeatable); the unmutated copy runs its scenarios")
     parser.add_argument("--list", action="store_true", help="list the defects and exit")
+    parser.add_argument("--lanes", type=lane_count, default=1, metavar="N",
+                        help="run the copies' scenarios on N fresh stacks side by side (default 1)")
     return parser.parse_args(argv)
 
 
@@ -43,12 +46,12 @@ def choose(names: list[str]) -> list[Defect]:
     return [known[n] for n in dict.fromkeys(names)] if names else list(DEFECTS)
 
 
-def progress_printer(console: Console, label: str) -> Callable[..., None]:
-    """A run_suite progress callback printing one line per finished scenario of the copy ``label``."""
-    def report(event: str, scenario: Any, profile: str, result: Any) -> None:
-        if event == "done":
+def progress_printer(console: Console) -> LaneProgress:
+    """A lanes progress callback printing one line per finished scenario, with the copy it ran on."""
+    def report(event: str, job: Job, result: ScenarioResult | None) -> None:
+        if event == "done" and result is not None:
             style = "green" if result.passed else "red"
-            console.print(f"[{style}]{result.verdict:>4}[/{style}] {scenario.name} {escape(f'[{label}]')}",
+            console.print(f"[{style}]{result.verdict:>4}[/{style}] {job.scenario.name} {escape(f'[{job.label}]')}",
                           highlight=False)
     return report
 
@@ -98,8 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     exit_cleanly_on_sigterm()
     try:
-        control = run_copy(None, union(list(scenarios.values())), progress_printer(progress, "unmutated"))
-        outcomes = [run_copy(d, scenarios[d.name], progress_printer(progress, d.name)) for d in defects]
+        control, outcomes = run_matrix(defects, scenarios, args.lanes, progress_printer(progress))
     except (StackError, PatchError, OSError) as exc:
         progress.print(f"mutants: set-up failed: {exc}", style="red", markup=False, soft_wrap=True)
         return EXIT_USAGE

@@ -1,23 +1,20 @@
-"""Running the matrix: the unmutated copy, then each defect, each on a fresh embedded stack running its
-own copy of the service, through the same runner and judge as `genchaos run`.
+"""Running the matrix: the unmutated copy and each defect, each its own copy of the service, run through
+the same lanes, runner and judge as `genchaos run` (every scenario restarts the service, so a lane's
+stack can run one copy's scenario after another's).
 """
 
 from __future__ import annotations
 
 import tempfile
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chaos.lanes import Job, LaneProgress, run_in_lanes
 from chaos.mutants.catalogue import Defect
 from chaos.mutants.planting import plant
-from chaos.run.runner import EmbeddedTarget
 from chaos.scenarios.catalogue import load_catalogue, suite
 from chaos.scenarios.model import Scenario
-from chaos.stack.embedded import EmbeddedStack
-from chaos.suite import run_suite
 
 PROFILE = "hardened"  # the profile `make run` gates on
 SUITE = "ci"
@@ -36,7 +33,7 @@ class Outcome:
 
     defect: Defect | None
     results: list[Any] = field(default_factory=list)  # ScenarioResult, one per scenario run
-    seconds: float = 0.0
+    seconds: float = 0.0  # the copy's scenario runs, added up
 
     @property
     def label(self) -> str:
@@ -88,13 +85,19 @@ def union(scenario_lists: list[list[Scenario]]) -> list[Scenario]:
     return list(seen.values())
 
 
-def run_copy(defect: Defect | None, scenarios: list[Scenario],
-             on_progress: Callable[..., None] | None = None) -> Outcome:
-    """Plant ``defect`` in a fresh copy, start a stack on it and run ``scenarios`` on the gated profile."""
-    outcome, started = Outcome(defect), time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="genchaos-mutant-") as root:
-        plant(defect, Path(root))
-        with EmbeddedStack(profile=PROFILE, service_root=Path(root)) as stack:
-            outcome.results = run_suite(EmbeddedTarget(stack), scenarios, [PROFILE], on_progress)
-    outcome.seconds = time.monotonic() - started
-    return outcome
+def run_matrix(defects: list[Defect], scenarios: dict[str, list[Scenario]], lanes: int,
+               on_progress: LaneProgress | None = None) -> tuple[Outcome, list[Outcome]]:
+    """Plant each defect in a fresh copy of the service (and one copy unmutated), then run every copy's
+    scenarios on the gated profile over ``lanes`` fresh stacks; returns (unmutated, one per defect)."""
+    control, outcomes = Outcome(None), [Outcome(d) for d in defects]
+    copies = [(control, union(list(scenarios.values())))] + [(o, scenarios[o.label]) for o in outcomes]
+    with tempfile.TemporaryDirectory(prefix="genchaos-mutants-") as root:
+        jobs, owners = [], []
+        for number, (outcome, chosen) in enumerate(copies):
+            copy = plant(outcome.defect, Path(root) / f"copy-{number}")
+            jobs += [Job(scenario, PROFILE, service_root=copy, label=outcome.label) for scenario in chosen]
+            owners += [outcome] * len(chosen)
+        for outcome, result in zip(owners, run_in_lanes(jobs, lanes, on_progress), strict=True):
+            outcome.results.append(result)
+            outcome.seconds += result.duration_s
+    return control, outcomes

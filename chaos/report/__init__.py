@@ -15,15 +15,16 @@ from chaos.report.junit import write_junit
 
 
 def write_reports(out_dir: Path, results: list[ScenarioResult], claims: list[ClaimResult],
-                  gated_profiles: list[str], traces_file: str | None) -> dict[str, Any]:
+                  gated_profiles: list[str], traces_files: list[str | None]) -> dict[str, Any]:
     """Write all four files and return the report as written to report.json (with each scenario's
-    exemplar traces, picked from the copied traces file)."""
+    exemplar traces, picked from traces.jsonl: the given traces files one after another)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     traces = out_dir / "traces.jsonl"
-    if traces_file and Path(traces_file).is_file():
-        shutil.copyfile(traces_file, traces)
-    else:
-        traces.write_text("")
+    with traces.open("wb") as joined:
+        for traces_file in traces_files:
+            if traces_file and Path(traces_file).is_file():
+                with open(traces_file, "rb") as part:
+                    shutil.copyfileobj(part, joined)
     report = build_report(results, claims, gated_profiles)
     add_exemplars(report, traces)
     write_json(out_dir / "report.json", report)

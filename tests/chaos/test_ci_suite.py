@@ -1,7 +1,8 @@
-"""The `ci` suite on one session stack: every scenario passes on the gated `hardened` profile, the
-`as_written` profile shows the report's known defects as findings (and nothing else), the claims audit
-tells the profiles apart. That the checks turn to fail when what they guard breaks is shown on a real
-stack by the mutation matrix (`make mutants`, run by .ci/run), defect by defect."""
+"""The `ci` suite, run once on lanes of fresh stacks as `make run` runs it: every scenario passes on the
+gated `hardened` profile, the `as_written` profile shows the report's known defects as findings (and
+nothing else), the claims audit tells the profiles apart. That the checks turn to fail when what they
+guard breaks is shown on a real stack by the mutation matrix (`make mutants`, run by .ci/run), defect by
+defect."""
 
 from __future__ import annotations
 
@@ -9,21 +10,23 @@ import pytest
 
 from chaos.judge.claims import audit
 from chaos.judge.verdicts import ScenarioResult
+from chaos.lanes import Job, run_in_lanes
 from chaos.scenarios.catalogue import load_catalogue, suite
-from chaos.suite import run_suite
 
-pytestmark = [pytest.mark.chaos, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
 
 CATALOGUE = load_catalogue()
 CI = suite("ci", CATALOGUE)
-_results: dict[tuple[str, str], ScenarioResult] = {}
+LANES = 2  # as `make run` runs the suite
 
 
-def run_once(target, name: str, profile: str) -> ScenarioResult:
-    """Each scenario x profile runs once per session; the claims test reuses the results."""
-    if (name, profile) not in _results:
-        [_results[name, profile]] = run_suite(target, [CATALOGUE[name]], [profile])
-    return _results[name, profile]
+@pytest.fixture(scope="module")
+def ci_results() -> dict[tuple[str, str], ScenarioResult]:
+    """Every ci scenario on `hardened` and those with known findings on `as_written`, each run once;
+    each test reads the results it is about."""
+    jobs = [Job(s, "hardened") for s in CI] + [Job(CATALOGUE[name], "as_written") for name in sorted(REPORT_FINDINGS)]
+    results = run_in_lanes(jobs, LANES)
+    return {(job.scenario.name, job.profile): result for job, result in zip(jobs, results, strict=True)}
 
 
 def failed_checks(result: ScenarioResult) -> list[str]:
@@ -32,8 +35,8 @@ def failed_checks(result: ScenarioResult) -> list[str]:
 
 
 @pytest.mark.parametrize("name", [s.name for s in CI])
-def test_ci_scenario_passes_on_the_hardened_profile(chaos_target, name):
-    result = run_once(chaos_target, name, "hardened")
+def test_ci_scenario_passes_on_the_hardened_profile(ci_results, name):
+    result = ci_results[name, "hardened"]
     assert result.error is None, result.error
     assert result.metrics["requests"] > 0
     assert result.passed, failed_checks(result)
@@ -55,8 +58,8 @@ REPORT_FINDINGS = {
 
 
 @pytest.mark.parametrize("name", sorted(REPORT_FINDINGS))
-def test_the_report_profile_fails_on_its_known_defects_and_nothing_else(chaos_target, name):
-    result = run_once(chaos_target, name, "as_written")
+def test_the_report_profile_fails_on_its_known_defects_and_nothing_else(ci_results, name):
+    result = ci_results[name, "as_written"]
     assert result.error is None, result.error
     assert result.outcome == "failed", failed_checks(result)
     must, may = REPORT_FINDINGS[name]
@@ -64,16 +67,16 @@ def test_the_report_profile_fails_on_its_known_defects_and_nothing_else(chaos_ta
     assert must in not_held and not_held <= {must, *may}, failed_checks(result)
 
 
-def test_claims_audit_tells_the_profiles_apart(chaos_target):
-    results = [run_once(chaos_target, "retry_backoff", p) for p in ("hardened", "as_written")]
+def test_claims_audit_tells_the_profiles_apart(ci_results):
+    results = [ci_results["retry_backoff", p] for p in ("hardened", "as_written")]
     claims = {(c.key, c.profile): c for c in audit(results)}
     assert claims["retries", "hardened"].held, claims["retries", "hardened"].evidence
     report_retries = claims["retries", "as_written"]
     assert report_retries.measured and report_retries.held is False, report_retries.evidence
 
 
-def test_specific_503_claim_is_not_held_for_the_report_profile_and_held_for_hardened(chaos_target):
-    results = [run_once(chaos_target, name, profile) for name in ("fal_down", "storage_down")
+def test_specific_503_claim_is_not_held_for_the_report_profile_and_held_for_hardened(ci_results):
+    results = [ci_results[name, profile] for name in ("fal_down", "storage_down")
                for profile in ("hardened", "as_written")]
     claims = {(c.key, c.profile): c for c in audit(results)}
     assert claims["specific_503s", "hardened"].held is True, claims["specific_503s", "hardened"].evidence

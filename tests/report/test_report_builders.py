@@ -194,7 +194,7 @@ def test_write_reports_adds_exemplars_to_report_json_and_the_page(tmp_path):
     result = ScenarioResult(name="retry_backoff", profile="hardened", timing="fast", verdict="pass", checks=[],
                             metrics={"requests": 1, "exemplar_candidates": {"breaker_open": [],
                                                                             "generations": {"g2": "req2"}}})
-    report = write_reports(tmp_path / "out", [result], [], ["hardened"], str(traces))
+    report = write_reports(tmp_path / "out", [result], [], ["hardened"], [str(traces)])
     assert [e["kind"] for e in report["scenarios"][0]["exemplars"]] == ["retried_generation"]
     saved = json.loads((tmp_path / "out" / "report.json").read_text())
     assert saved["scenarios"][0]["exemplars"][0]["trace_id"] == "w2"

@@ -54,7 +54,7 @@ def report_dir(chromium: str, stack: EmbeddedStack, tmp_path_factory: pytest.Tem
     candidates = result.metrics["exemplar_candidates"]
     wait_for_traces(stack.info.traces_file, [*candidates["breaker_open"], *candidates["generations"].values()])
     out = tmp_path_factory.mktemp("report")
-    write_reports(out, [result], audit([result]), ["hardened"], stack.info.traces_file)
+    write_reports(out, [result], audit([result]), ["hardened"], [stack.info.traces_file])
     return out
 
 

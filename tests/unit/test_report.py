@@ -29,9 +29,9 @@ def result(profile: str, opened: bool):
     return judge(SCENARIO, obs)
 
 
-def write(tmp_path, traces_file=None, gate=("as_written", "hardened")):
+def write(tmp_path, traces_files=(), gate=("as_written", "hardened")):
     results = [result("as_written", opened=False), result("hardened", opened=True)]
-    return write_reports(tmp_path / "out", results, audit(results), list(gate), traces_file)
+    return write_reports(tmp_path / "out", results, audit(results), list(gate), list(traces_files))
 
 
 def test_report_json_has_the_contract_shape(tmp_path):
@@ -90,7 +90,15 @@ def test_html_is_self_contained_with_charts_checks_and_claims(tmp_path):
 def test_traces_are_copied_when_the_stack_wrote_them_and_empty_otherwise(tmp_path):
     traces = tmp_path / "service-traces.jsonl"
     traces.write_text('{"trace_id": "abc"}\n')
-    write(tmp_path, traces_file=str(traces))
+    write(tmp_path, traces_files=[str(traces)])
     assert (tmp_path / "out" / "traces.jsonl").read_text() == '{"trace_id": "abc"}\n'
-    write(tmp_path, traces_file=str(tmp_path / "absent.jsonl"))
+    write(tmp_path, traces_files=[str(tmp_path / "absent.jsonl")])
     assert (tmp_path / "out" / "traces.jsonl").read_text() == ""
+
+
+def test_the_traces_of_every_lane_are_joined_into_one_file(tmp_path):
+    lanes = [tmp_path / "lane-0.jsonl", tmp_path / "lane-1.jsonl"]
+    lanes[0].write_text('{"trace_id": "a"}\n')
+    lanes[1].write_text('{"trace_id": "b"}\n')
+    write(tmp_path, traces_files=[str(lanes[0]), None, str(lanes[1])])
+    assert (tmp_path / "out" / "traces.jsonl").read_text() == '{"trace_id": "a"}\n{"trace_id": "b"}\n'

@@ -12,6 +12,7 @@ import pytest
 from chaos.commands import run as run_command
 from chaos.commands import scenarios as scenarios_command
 from chaos.scenarios.catalogue import ScenarioError, load_catalogue, load_scenario, select, suite
+from chaos.stack.embedded import StackInfo
 
 REQUIRED = {"baseline", "fal_down", "fal_latency", "fal_resets", "fal_flapping", "fal_http_500", "fal_429",
             "fal_ingress_503", "fal_stuck_jobs", "db_down", "db_latency", "db_resets", "storage_down",
@@ -115,6 +116,27 @@ def test_run_exits_2_for_a_missing_stack_file(tmp_path, capsys):
     args = parse(["run", "--scenario", "baseline", "--stack-file", str(tmp_path / "nope.json")])
     assert args.handler(args) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("lanes", ["0", "9", "two", "-1"])
+def test_run_refuses_a_lane_count_out_of_range_naming_it(lanes, capsys):
+    with pytest.raises(SystemExit) as exited:
+        parse(["run", "--lanes", lanes])
+    assert exited.value.code == 2
+    assert f"--lanes takes a whole number from 1 to 8, not {lanes!r}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra", [["--stack-file", "stack.json"], ["--metrics-port", "9500"]])
+def test_run_refuses_lanes_with_a_running_stack_or_a_metrics_port(tmp_path, capsys, extra):
+    fields = {f.name: "unused" for f in dataclasses.fields(StackInfo) if f.default is dataclasses.MISSING
+              and f.default_factory is dataclasses.MISSING}
+    StackInfo(**{**fields, "proxies": {}, "profile": "hardened", "timing": "fast"}).dump(tmp_path / "stack.json")
+    extra = [str(tmp_path / arg) if arg.endswith(".json") else arg for arg in extra]
+    args = parse(["run", "--scenario", "baseline", "--profile", "hardened", "--lanes", "2", *extra,
+                  "--out", str(tmp_path / "out")])
+    assert args.handler(args) == 2
+    assert "--lanes runs fresh stacks" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_run_selects_the_ci_suite_by_default_and_adds_named_scenarios(tmp_path):

@@ -1,0 +1,136 @@
+"""Lanes: a suite spread over fresh stacks side by side. One lane's faults never reach another lane,
+results come back in the jobs' order, a job that cannot run is a result of its own, and an interrupted
+or orphaned run leaves no process of any lane behind."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import psutil
+import pytest
+
+from chaos.lanes import Job, run_in_lanes
+from chaos.scenarios.catalogue import load_catalogue
+from tests.reliability.observe import wait_for
+
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(300)]
+
+CATALOGUE = load_catalogue()
+
+LONG_FAULT = """
+name: long_fault
+description: A FAL outage longer than any test waits, so only a stop can end it.
+profiles: [hardened]
+load: {rate_per_s: 2, duration_s: 600, drain_s: 5}
+faults:
+  - {at: 0.5, for: 600, down: fal}
+checks:
+  - {metric: lost_generations, max: 0}
+"""
+
+
+def failed_checks(result) -> list[str]:
+    return [f"{c.name}: {c.status}, observed {c.observed}" for c in result.checks if not c.passed]
+
+
+def test_a_fault_in_one_lane_never_reaches_the_scenario_beside_it(tmp_path: Path):
+    jobs = [Job(CATALOGUE["fal_down"], "hardened"),
+            Job(CATALOGUE["baseline"], "hardened", service_root=tmp_path),  # no service there: cannot run
+            Job(CATALOGUE["baseline"], "hardened")]
+    outage, broken, calm = run_in_lanes(jobs, lanes=2, traces_dir=tmp_path)
+    assert (outage.name, broken.name, calm.name) == ("fal_down", "baseline", "baseline")
+    assert outage.metrics["rate_503"] > 0 and outage.passed, failed_checks(outage)
+    assert broken.error and "holds no service package" in broken.error
+    # side by side with a FAL outage, yet no 503 and a breaker that never opened: its own stack
+    assert calm.error is None and calm.passed, failed_checks(calm)
+    assert sorted(p.name for p in tmp_path.glob("lane-*.jsonl")) == ["lane-0.jsonl", "lane-1.jsonl"]
+
+
+def postmasters() -> set[int]:
+    return {p.pid for p in psutil.process_iter(["name", "ppid"]) if p.info["name"] == "postgres"
+            and p.info["ppid"] == 1}
+
+
+def start_laned_run(tmp_path: Path) -> tuple[subprocess.Popen, set[int]]:
+    """`genchaos run --lanes 2` of two long faults, once both lanes' services run; returns the run and
+    every process of its lanes (their PostgreSQL servers included, which leave the process tree)."""
+    scenario = tmp_path / "long_fault.yaml"
+    scenario.write_text(LONG_FAULT)
+    second = tmp_path / "long_fault_2.yaml"
+    second.write_text(LONG_FAULT.replace("name: long_fault", "name: long_fault_2"))
+    before = postmasters()
+    run = subprocess.Popen([sys.executable, "-m", "chaos", "run", "--lanes", "2", "--profile", "hardened",
+                            "--scenario-file", str(scenario), "--scenario-file", str(second),
+                            "--out", str(tmp_path / "out")],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+
+    wait_for(lambda: run.poll() is not None or sum(map(is_service, descendants(run.pid))) == 2, timeout_s=90,
+             what="both lanes' services running")
+    assert run.poll() is None, run.stdout.read().decode()
+    return run, {p.pid for p in descendants(run.pid)} | (postmasters() - before)
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def is_service(process: psutil.Process) -> bool:
+    try:
+        return process.cmdline()[1:3] == ["-m", "service"]
+    except psutil.Error:
+        return False
+
+
+def temp_dirs() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("genchaos-*"))
+
+
+def running(pids: set[int]) -> list[str]:
+    """The command lines of those processes still running (a zombie has stopped)."""
+    alive = []
+    for pid in pids:
+        try:
+            process = psutil.Process(pid)
+            if process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(" ".join(process.cmdline()))
+        except psutil.Error:
+            pass
+    return alive
+
+
+@pytest.mark.slow
+def test_an_interrupted_laned_run_stops_every_lane_and_leaves_nothing_running(tmp_path: Path):
+    dirs_before = temp_dirs()
+    run, lanes = start_laned_run(tmp_path)
+    try:
+        run.send_signal(signal.SIGINT)  # as Ctrl-C in a terminal: to the run only, not to its lanes
+        code = run.wait(90)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    output = run.stdout.read().decode()
+    assert code == 130, output
+    assert "rolled back" in output and "Traceback" not in output, output
+    assert running(lanes) == []
+    assert temp_dirs() - dirs_before == set()  # the lanes' stacks and the run's traces directory
+
+
+@pytest.mark.slow
+def test_lanes_whose_run_was_killed_stop_by_themselves(tmp_path: Path):
+    dirs_before = temp_dirs()
+    run, lanes = start_laned_run(tmp_path)
+    run.kill()
+    run.wait()
+    wait_for(lambda: not running(lanes), timeout_s=60, what="every process of the orphaned lanes gone")
+    left = temp_dirs() - dirs_before
+    for traces_dir in [d for d in left if d.name.startswith("genchaos-lanes-")]:
+        shutil.rmtree(traces_dir)  # the killed run's own; nothing was left to remove it
+    assert temp_dirs() - dirs_before == set()  # the lanes removed their stacks
