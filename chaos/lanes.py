@@ -1,7 +1,8 @@
 """Lanes: one suite spread over several embedded stacks side by side, so a long suite takes a fraction
 of its sequential time. Each lane is a process with its own stack (its own PostgreSQL, emulators and
 Toxiproxy, so one lane's faults never touch another's) that takes the next job from a shared queue and
-runs it with the plain sequential `run_suite`; results come back in the jobs' order.
+runs it with the plain sequential `run_suite` (the longest scenarios are handed out first); results
+come back in the jobs' order.
 
 Lanes run in their own process group: a Ctrl-C in the terminal reaches only the caller, which stops
 each lane exactly once with SIGTERM, so every lane rolls its faults back and stops its stack in order.
@@ -56,8 +57,10 @@ def run_in_lanes(jobs: list[Job], lanes: int, on_progress: LaneProgress | None =
     lanes = max(1, min(lanes, len(jobs)))
     context = multiprocessing.get_context("spawn")
     todo, events = context.Queue(), context.Queue()
-    for index, job in enumerate(jobs):
-        todo.put((index, job))
+    # the longest first, so the lanes end together rather than one waiting on a long last scenario
+    for index in sorted(range(len(jobs)), key=lambda i: -jobs[i].scenario.load.duration_s
+                        - jobs[i].scenario.load.drain_s):
+        todo.put((index, jobs[index]))
     for _ in range(lanes):
         todo.put(None)
     processes = [context.Process(target=_lane, name=f"genchaos-lane-{k}", daemon=False,

@@ -16,6 +16,7 @@ import pytest
 
 from chaos.lanes import Job, run_in_lanes
 from chaos.scenarios.catalogue import load_catalogue
+from chaos.stack.processes import StackError
 from tests.reliability.observe import wait_for
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(300)]
@@ -49,6 +50,14 @@ def test_a_fault_in_one_lane_never_reaches_the_scenario_beside_it(tmp_path: Path
     # side by side with a FAL outage, yet no 503 and a breaker that never opened: its own stack
     assert calm.error is None and calm.passed, failed_checks(calm)
     assert sorted(p.name for p in tmp_path.glob("lane-*.jsonl")) == ["lane-0.jsonl", "lane-1.jsonl"]
+
+
+def test_a_lane_whose_stack_cannot_start_fails_the_run_naming_the_lane_and_the_cause(monkeypatch, tmp_path: Path):
+    monkeypatch.setenv("GENCHAOS_PG_BINDIR", str(tmp_path / "no-postgres-here"))  # the lanes inherit it
+    dirs_before = temp_dirs()
+    with pytest.raises(StackError, match=r"lane \d: .*GENCHAOS_PG_BINDIR"):
+        run_in_lanes([Job(CATALOGUE["baseline"], "hardened")] * 2, lanes=2)
+    assert temp_dirs() - dirs_before == set()
 
 
 def postmasters() -> set[int]:
