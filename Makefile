@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | $(PYTHON)
 install: $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/genchaos run --suite ci --profile both --gate hardened --lanes 2 --out reports/latest
+	$(VENV)/bin/genchaos run --suite ci --profile both --gate hardened --out reports/latest
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check service chaos loadtests tests benchmarks
@@ -27,7 +27,7 @@ test: $(STAMP)
 # The mutation matrix: realistic defects planted one at a time in a copy of service/; fails unless
 # the ci scenarios catch every one and pass on the unmutated copy.
 mutants: $(STAMP)
-	$(PYTHON) -m chaos.mutants --lanes 2
+	$(PYTHON) -m chaos.mutants
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache

@@ -78,16 +78,20 @@ def _burst(entries: list[dict[str, Any]], opened_at: float, quiet_s: float) -> t
 
 
 def _probe_calls(entries: list[dict[str, Any]], probe: int, quiet_s: float) -> int | None:
-    """Submits FAL saw in the half-open spell a failed probe started (until the next quiet spell);
-    None when the probe succeeded, which ends the spell and says nothing about the limit."""
-    if not _failed(entries[probe]):
-        return None
-    calls = 1
-    for earlier, later in itertools.pairwise(entries[probe:]):
-        if later["t"] - earlier["t"] >= quiet_s:
-            break
-        calls += 1
-    return calls
+    """The most submits FAL saw in one half-open spell whose probe failed, over every spell from the
+    first probe until a probe succeeds (the breaker closed); a spell lasts until the next quiet pause.
+    None when the first probe succeeded, which says nothing about the limit. Every spell counts, not
+    only the first: whether callers crowd into one depends on when they arrive, and a breaker letting
+    every call through shows in whichever spell found several waiting."""
+    most = None
+    start = probe
+    while start < len(entries) and _failed(entries[start]):
+        end = start + 1
+        while end < len(entries) and entries[end]["t"] - entries[end - 1]["t"] < quiet_s:
+            end += 1
+        most = max(most or 0, end - start)
+        start = end
+    return most
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,7 @@ class BreakerFromFal:
     failures_to_open: int | None  # consecutive failed submits FAL had answered when it was seen open
     failures_in_burst: int | None  # ... until FAL went quiet
     probe_at: float | None  # the first submit FAL saw after the quiet spell
-    probe_calls: int | None = None  # submits in that half-open spell, when its probe failed
+    probe_calls: int | None = None  # the most submits of a half-open spell whose probe failed
 
     def opened_at_threshold(self, threshold: float, concurrency: float) -> bool | None:
         if self.failures_to_open is None or self.failures_in_burst is None:

@@ -1,4 +1,4 @@
-"""The `ci` suite, run once on lanes of fresh stacks as `make run` runs it: every scenario passes on the
+"""The `ci` suite, run once on two lanes of fresh stacks (for time): every scenario passes on the
 gated `hardened` profile, the `as_written` profile shows the report's known defects as findings (and
 nothing else), the claims audit tells the profiles apart. That the checks turn to fail when what they
 guard breaks is shown on a real stack by the mutation matrix (`make mutants`, run by .ci/run), defect by
@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
 
 CATALOGUE = load_catalogue()
 CI = suite("ci", CATALOGUE)
-LANES = 2  # as `make run` runs the suite
+LANES = 2  # what these tests assert held in every laned run; `make run` runs one at a time
 
 
 @pytest.fixture(scope="module")

@@ -238,6 +238,21 @@ def test_a_half_open_breaker_letting_four_calls_through_is_counted():
     assert judged.probe_calls == 4
 
 
+def test_calls_crowding_into_a_later_half_open_spell_are_counted():
+    """The first spell found one caller waiting, the second found three: the limit was not kept."""
+    second = [submit(9.0 + 0.05 * i, 500, None, f"k{i}") for i in range(3)]
+    log = [*failing_submits(5), submit(7.0, 500, None, "h0"), *second, submit(11.0, 200, "r-ok", "g-ok")]
+    judged = breaker_from_fal(observation(fal_log=log, samples=seen_open_after(5)), 2.0)
+    assert judged.probe_at == 7.0 and judged.probe_calls == 3
+
+
+def test_traffic_after_the_breaker_closed_is_not_a_half_open_spell():
+    after = [submit(12.0 + 0.1 * i, 500 if i % 2 else 200, None, f"n{i}") for i in range(6)]
+    log = [*half_open_spell(1), *after]
+    judged = breaker_from_fal(observation(fal_log=log, samples=seen_open_after(5)), 2.0)
+    assert judged.probe_calls == 1
+
+
 def test_a_successful_probe_says_nothing_about_the_limit():
     judged = breaker_from_fal(observation(fal_log=burst_then_probe(5), samples=seen_open_after(5)), 2.0)
     assert judged.probe_calls is None
