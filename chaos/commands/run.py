@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import sys
 import tempfile
 from collections.abc import Callable
@@ -130,23 +131,18 @@ def run(args: argparse.Namespace) -> int:
             if running is not None:
                 exits.callback(FaultController(running.info.toxiproxy_url).reset)
                 traces_files = [running.info.traces_file]
-                results = _run_with_progress(console, scenarios, profiles,
-                                             lambda report: run_suite(running, scenarios, profiles, report))
+                run_all = functools.partial(run_suite, running, scenarios, profiles)
             elif args.lanes > 1:
                 traces_dir = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="genchaos-lanes-")))
+                traces_files = [str(traces_dir / f"lane-{k}.jsonl") for k in range(args.lanes)]
                 jobs = [Job(s, p) for p in profiles for s in scenarios if p in s.profiles]
-                results = _run_with_progress(
-                    console, scenarios, profiles,
-                    lambda report: run_in_lanes(jobs, args.lanes, lambda event, job, result: report(
-                        event, job.scenario, job.profile, result), traces_dir))
-                traces_files = sorted(str(path) for path in traces_dir.glob("lane-*.jsonl"))
+                run_all = functools.partial(_run_in_lanes, jobs, args.lanes, traces_dir)
             else:
                 with console.status("starting the embedded stack…"):
                     stack = exits.enter_context(EmbeddedStack())
                 traces_files = [stack.info.traces_file]
-                results = _run_with_progress(console, scenarios, profiles,
-                                             lambda report: run_suite(EmbeddedTarget(stack), scenarios, profiles,
-                                                                      report))
+                run_all = functools.partial(run_suite, EmbeddedTarget(stack), scenarios, profiles)
+            results = _run_with_progress(console, scenarios, profiles, run_all)
             claims = audit(results)
             report = write_reports(args.out, results, claims, gated, traces_files)
     except (StackError, FaultError, OSError) as exc:
@@ -181,6 +177,13 @@ def _run_with_progress(console: Console, scenarios: list[Scenario], profiles: li
                                    highlight=False)
 
         return run_all(on_progress)
+
+
+def _run_in_lanes(jobs: list[Job], lanes: int, traces_dir: Path,
+                  on_progress: ProgressCallback) -> list[ScenarioResult]:
+    """run_in_lanes, reporting progress as run_suite does (lanes that ran leave lane-K.jsonl in traces_dir)."""
+    return run_in_lanes(jobs, lanes, lambda event, job, result: on_progress(event, job.scenario, job.profile, result),
+                        traces_dir)
 
 
 def print_summary(console: Console, results: list[ScenarioResult], claims: list[ClaimResult]) -> None:
