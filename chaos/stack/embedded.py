@@ -19,6 +19,7 @@ from typing import get_args
 
 import jwt
 
+from chaos.stack import interrupts
 from chaos.stack.faults import FaultController
 from chaos.stack.postgres import PostgresServer
 from chaos.stack.processes import ChildProcess, StackError, free_port, http_ok, wait_until
@@ -140,7 +141,8 @@ class EmbeddedStack:
         return self._root / "logs"
 
     def _start(self) -> None:
-        self._root = Path(tempfile.mkdtemp(prefix="genchaos-stack-", dir=self._base_parent))
+        with interrupts.deferred():  # an interrupt now must find `_root` set, for close() to remove it
+            self._root = Path(tempfile.mkdtemp(prefix="genchaos-stack-", dir=self._base_parent))
         self.log_dir.mkdir()
         tls = make_test_ca(self._root / "tls")
         jwt_secret = secrets.token_urlsafe(32)
@@ -201,8 +203,9 @@ class EmbeddedStack:
 
     def _spawn(self, name: str, python_args: list[str], env: dict[str, str] | None = None,
                cwd: Path | None = None) -> ChildProcess:
-        child = ChildProcess(name, [sys.executable, *python_args], log_dir=self.log_dir, env=env, cwd=cwd)
-        self._children.append(child)
+        with interrupts.deferred():  # a started child close() does not know of would outlive the stack
+            child = ChildProcess(name, [sys.executable, *python_args], log_dir=self.log_dir, env=env, cwd=cwd)
+            self._children.append(child)
         return child
 
     def service_environment(self) -> dict[str, str]:

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import asyncpg
 
+from chaos.stack import interrupts
 from chaos.stack.processes import StackError, free_port
 
 # No fsync: the data is thrown away and the machine does not crash under it. synchronous_commit stays
@@ -293,8 +294,10 @@ class PostgresServer:
         """
         install = install or find_postgres()
         prefix = _as_postgres_user()
-        root = Path(tempfile.mkdtemp(prefix="genchaos-pg-", dir=base_dir))
+        root = None
         try:
+            with interrupts.deferred():  # an interrupt now must find `root` set, to remove it
+                root = Path(tempfile.mkdtemp(prefix="genchaos-pg-", dir=base_dir))
             root.chmod(0o755)
             install = runnable_by_cluster_user(install, root / "postgresql")
             if prefix:
@@ -304,7 +307,8 @@ class PostgresServer:
             if prefix:
                 shutil.chown(pwfile, "postgres", "postgres")
         except BaseException:
-            shutil.rmtree(root, ignore_errors=True)
+            if root is not None:
+                shutil.rmtree(root, ignore_errors=True)
             raise
         data_dir = root / "data"
         server = cls(data_dir, free_port(), root, install)

@@ -1,0 +1,48 @@
+"""A Ctrl-C or SIGTERM that lands the moment a temp directory exists, before its owner has noted it,
+still leaves nothing behind: the interrupt is held back until the owner's cleanup covers it."""
+
+from __future__ import annotations
+
+import signal
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from chaos.stack import interrupts
+from chaos.stack.embedded import EmbeddedStack
+from chaos.stack.postgres import PostgresServer
+
+
+def test_a_signal_inside_is_delivered_on_leaving_and_the_handlers_are_restored():
+    handlers = {signum: signal.getsignal(signum) for signum in interrupts.SIGNALS}
+    reached_the_end = False
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts.deferred():
+            signal.raise_signal(signal.SIGINT)
+            reached_the_end = True
+    assert reached_the_end
+    assert {signum: signal.getsignal(signum) for signum in interrupts.SIGNALS} == handlers
+
+
+@pytest.fixture
+def interrupted_once_made(monkeypatch):
+    """`tempfile.mkdtemp` that makes the directory and then receives a Ctrl-C, as a user's might."""
+    make = tempfile.mkdtemp
+
+    def made_then_interrupted(*args, **kwargs):
+        path = make(*args, **kwargs)
+        signal.raise_signal(signal.SIGINT)
+        return path
+
+    monkeypatch.setattr(tempfile, "mkdtemp", made_then_interrupted)
+
+
+@pytest.mark.parametrize("start", [
+    lambda base: PostgresServer.start(base_dir=base),
+    lambda base: EmbeddedStack(base_dir=base).__enter__(),
+], ids=["postgres-directory", "stack-directory"])
+def test_an_interrupt_as_the_directory_is_made_leaves_no_directory(interrupted_once_made, tmp_path: Path, start):
+    with pytest.raises(KeyboardInterrupt):
+        start(tmp_path)
+    assert list(tmp_path.iterdir()) == []
