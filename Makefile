@@ -22,7 +22,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check service chaos loadtests tests benchmarks
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 # The mutation matrix: realistic defects planted one at a time in a copy of service/; fails unless
 # the ci scenarios catch every one and pass on the unmutated copy.

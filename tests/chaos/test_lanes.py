@@ -4,11 +4,9 @@ or orphaned run leaves no process of any lane behind."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import psutil
@@ -52,27 +50,32 @@ def test_a_fault_in_one_lane_never_reaches_the_scenario_beside_it(tmp_path: Path
     assert sorted(p.name for p in tmp_path.glob("lane-*.jsonl")) == ["lane-0.jsonl", "lane-1.jsonl"]
 
 
-def test_a_lane_whose_stack_cannot_start_fails_the_run_naming_the_lane_and_the_cause(monkeypatch, tmp_path: Path):
+def test_a_lane_whose_stack_cannot_start_fails_the_run_naming_the_lane_and_the_cause(monkeypatch, tmp_path: Path,
+                                                                                      own_tmpdir: Path):
     monkeypatch.setenv("GENCHAOS_PG_BINDIR", str(tmp_path / "no-postgres-here"))  # the lanes inherit it
-    dirs_before = temp_dirs()
     with pytest.raises(StackError, match=r"lane \d: .*GENCHAOS_PG_BINDIR"):
         run_in_lanes([Job(CATALOGUE["baseline"], "hardened")] * 2, lanes=2)
-    assert temp_dirs() - dirs_before == set()
+    assert list(own_tmpdir.iterdir()) == []
 
 
-def postmasters() -> set[int]:
-    return {p.pid for p in psutil.process_iter(["name", "ppid"]) if p.info["name"] == "postgres"
-            and p.info["ppid"] == 1}
+def postmasters(tmpdir: Path) -> set[int]:
+    """The PostgreSQL servers whose data lives under ``tmpdir`` (pg_ctl daemonizes them)."""
+    found = set()
+    for process in psutil.process_iter(["name", "ppid", "cmdline"]):
+        if process.info["name"] == "postgres" and process.info["ppid"] == 1 \
+                and str(tmpdir) in " ".join(process.info["cmdline"] or []):
+            found.add(process.pid)
+    return found
 
 
-def start_laned_run(tmp_path: Path) -> tuple[subprocess.Popen, set[int]]:
-    """`genchaos run --lanes 2` of two long faults, once both lanes' services run; returns the run and
-    every process of its lanes (their PostgreSQL servers included, which leave the process tree)."""
+def start_laned_run(tmp_path: Path, tmpdir: Path) -> tuple[subprocess.Popen, set[int]]:
+    """`genchaos run --lanes 2` of two long faults, with ``tmpdir`` as its TMPDIR, once both lanes'
+    services run; returns the run and every process of its lanes (their PostgreSQL servers included,
+    which leave the process tree)."""
     scenario = tmp_path / "long_fault.yaml"
     scenario.write_text(LONG_FAULT)
     second = tmp_path / "long_fault_2.yaml"
     second.write_text(LONG_FAULT.replace("name: long_fault", "name: long_fault_2"))
-    before = postmasters()
     run = subprocess.Popen([sys.executable, "-m", "chaos", "run", "--lanes", "2", "--profile", "hardened",
                             "--scenario-file", str(scenario), "--scenario-file", str(second),
                             "--out", str(tmp_path / "out")],
@@ -81,7 +84,7 @@ def start_laned_run(tmp_path: Path) -> tuple[subprocess.Popen, set[int]]:
     wait_for(lambda: run.poll() is not None or sum(map(is_service, descendants(run.pid))) == 2, timeout_s=90,
              what="both lanes' services running")
     assert run.poll() is None, run.stdout.read().decode()
-    return run, {p.pid for p in descendants(run.pid)} | (postmasters() - before)
+    return run, {p.pid for p in descendants(run.pid)} | postmasters(tmpdir)
 
 
 def descendants(pid: int) -> list[psutil.Process]:
@@ -98,10 +101,6 @@ def is_service(process: psutil.Process) -> bool:
         return False
 
 
-def temp_dirs() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob("genchaos-*"))
-
-
 def running(pids: set[int]) -> list[str]:
     """The command lines of those processes still running (a zombie has stopped)."""
     alive = []
@@ -116,9 +115,8 @@ def running(pids: set[int]) -> list[str]:
 
 
 @pytest.mark.slow
-def test_an_interrupted_laned_run_stops_every_lane_and_leaves_nothing_running(tmp_path: Path):
-    dirs_before = temp_dirs()
-    run, lanes = start_laned_run(tmp_path)
+def test_an_interrupted_laned_run_stops_every_lane_and_leaves_nothing_running(tmp_path: Path, own_tmpdir: Path):
+    run, lanes = start_laned_run(tmp_path, own_tmpdir)
     try:
         run.send_signal(signal.SIGINT)  # as Ctrl-C in a terminal: to the run only, not to its lanes
         code = run.wait(90)
@@ -129,17 +127,15 @@ def test_an_interrupted_laned_run_stops_every_lane_and_leaves_nothing_running(tm
     assert code == 130, output
     assert "rolled back" in output and "Traceback" not in output, output
     assert running(lanes) == []
-    assert temp_dirs() - dirs_before == set()  # the lanes' stacks and the run's traces directory
+    assert list(own_tmpdir.iterdir()) == []  # the lanes' stacks and the run's traces directory
 
 
 @pytest.mark.slow
-def test_lanes_whose_run_was_killed_stop_by_themselves(tmp_path: Path):
-    dirs_before = temp_dirs()
-    run, lanes = start_laned_run(tmp_path)
+def test_lanes_whose_run_was_killed_stop_by_themselves(tmp_path: Path, own_tmpdir: Path):
+    run, lanes = start_laned_run(tmp_path, own_tmpdir)
     run.kill()
     run.wait()
     wait_for(lambda: not running(lanes), timeout_s=60, what="every process of the orphaned lanes gone")
-    left = temp_dirs() - dirs_before
-    for traces_dir in [d for d in left if d.name.startswith("genchaos-lanes-")]:
-        shutil.rmtree(traces_dir)  # the killed run's own; nothing was left to remove it
-    assert temp_dirs() - dirs_before == set()  # the lanes removed their stacks
+    # the killed run's own traces directory is left, since nothing was left to remove it; the lanes
+    # removed their stacks
+    assert [p.name for p in own_tmpdir.iterdir() if not p.name.startswith("genchaos-lanes-")] == []

@@ -60,6 +60,7 @@ async def burst(url: str, headers: list[dict[str, str]]) -> list[httpx.Response 
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # judges shedding and recovery under a burst that needs both cores
 def test_burst_is_shed_with_503_overloaded_and_service_recovers(
         stack: EmbeddedStack, fal_control: FalEmulatorControl, restore_service, empty_queue):
     # One user sends the whole burst: lift the per-user bound, so that the queue bound is what sheds.

@@ -22,7 +22,7 @@ from tests.report.chromium import Chromium
 from tests.report.png import count_colour, decode
 from tests.support import require_tool
 
-pytestmark = pytest.mark.timeout(150)
+pytestmark = [pytest.mark.timeout(150), pytest.mark.serial]  # a breaker timeline needs the run's timing
 
 FAL_ERRORS = Scenario.model_validate({
     "name": "fal_errors_briefly", "description": "every FAL submit fails for a few seconds",

@@ -14,6 +14,16 @@ from chaos.stack.embedded import EmbeddedStack
 from chaos.stack.postgres import PostgresServer
 
 
+@pytest.fixture(autouse=True)
+def ctrl_c_interrupts():
+    """SIGINT raising KeyboardInterrupt, as in a terminal (pytest-xdist's workers ignore it)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_a_signal_inside_is_delivered_on_leaving_and_the_handlers_are_restored():
     handlers = {signum: signal.getsignal(signum) for signum in interrupts.SIGNALS}
     reached_the_end = False
