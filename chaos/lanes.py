@@ -26,6 +26,7 @@ from pathlib import Path
 from chaos.judge.verdicts import ScenarioResult
 from chaos.run.runner import EmbeddedTarget
 from chaos.scenarios.model import Scenario
+from chaos.stack import interrupts
 from chaos.stack.embedded import EmbeddedStack
 from chaos.stack.processes import StackError
 from chaos.suite import run_suite
@@ -121,29 +122,42 @@ def _stop(processes: list, events, terminate: bool) -> None:
 
 
 def _lane(lane: int, todo, events, traces_dir: str | None, caller_pid: int) -> None:
-    """One lane: a stack, then jobs from the queue until its end marker, then its traces file."""
+    """One lane: a stack, then jobs from the queue until its end marker, then its traces file.
+
+    The queues are only touched with SIGTERM held back: a KeyboardInterrupt raised while a queue holds
+    its lock (the shared one of ``todo``, or ``events``' own) would leave it held, and the lane, or
+    every lane, would hang on it until killed."""
     os.setpgrp()  # the terminal's Ctrl-C goes to the caller only; it stops us once
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # unwind as from Ctrl-C: rollback, stack stop
     threading.Thread(target=_stop_when_orphaned, args=(caller_pid,), daemon=True).start()
+    failure = None
     try:
         with EmbeddedStack() as stack:
             target = EmbeddedTarget(stack)
-            while (item := todo.get()) is not None:
+            while True:
+                with interrupts.deferred():
+                    item = todo.get()
+                if item is None:
+                    break
                 index, job = item
 
                 def relay(kind: str, scenario: Scenario, profile: str, result: ScenarioResult | None,
                           index: int = index) -> None:
-                    events.put((kind, index, result))
+                    with interrupts.deferred():
+                        events.put((kind, index, result))
 
                 stack.service_root = job.service_root
                 run_suite(target, [job.scenario], [job.profile], relay)
             if traces_dir and stack.info.traces_file and Path(stack.info.traces_file).is_file():
                 shutil.copyfile(stack.info.traces_file, Path(traces_dir) / f"lane-{lane}.jsonl")
     except StackError as exc:
-        events.put(("failed", None, f"lane {lane}: {exc}"))
+        failure = f"lane {lane}: {exc}"
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the stack is down; a stop now has nothing to stop
+        if failure:
+            events.put(("failed", None, failure))
         events.put(("ended", None, None))
 
 

@@ -288,14 +288,17 @@ class EmbeddedStack:
         return self.start_service()
 
     def close(self) -> None:
-        """Stop every child (service first), the database, and delete the stack directory."""
-        for child in reversed(self._children):
-            child.stop()
-        self._children.clear()
-        self._service = None
-        if self._postgres is not None:
-            self._postgres.stop()
-            self._postgres = None
-        if self._root is not None:
-            shutil.rmtree(self._root, ignore_errors=True)
-            self._root = None
+        """Stop every child (service first), the database, and delete the stack directory. A Ctrl-C or
+        SIGTERM meanwhile (a second one, or a lane's stop while it closes a stack that failed) waits
+        until all of it is done, rather than leave the rest running."""
+        with interrupts.deferred():
+            for child in reversed(self._children):
+                child.stop()
+            self._children.clear()
+            self._service = None
+            if self._postgres is not None:
+                self._postgres.stop()
+                self._postgres = None
+            if self._root is not None:
+                shutil.rmtree(self._root, ignore_errors=True)
+                self._root = None

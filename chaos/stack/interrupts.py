@@ -2,8 +2,9 @@
 
 An interrupt surfaces as KeyboardInterrupt between any two Python calls. Arriving after a temp
 directory or a child process exists but before its owner has noted it, it leaks what was made: the
-owner's cleanup never learns of it. Inside `deferred()` those signals are only noted; on leaving,
-the first one is delivered again, by then to code whose cleanup covers what was made.
+owner's cleanup never learns of it; arriving during cleanup, it leaves the rest running. Inside
+`deferred()` those signals are only noted; on leaving, the first one is delivered again, by then to
+code whose cleanup covers what was made, or after the cleanup is done.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 @contextlib.contextmanager
 def deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block ends, then deliver the first that came. Keep the block
-    short: a user's Ctrl-C waits for it. Off the main thread (where Python runs no signal handler) it
-    does nothing."""
+    """Hold SIGINT and SIGTERM until the block ends, then deliver the first that came. A user's Ctrl-C
+    waits for the block: keep it to making-and-noting, and to cleanup that must finish once begun. Off
+    the main thread (where Python runs no signal handler) it does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -53,8 +54,11 @@ def test_a_fault_in_one_lane_never_reaches_the_scenario_beside_it(tmp_path: Path
 def test_a_lane_whose_stack_cannot_start_fails_the_run_naming_the_lane_and_the_cause(monkeypatch, tmp_path: Path,
                                                                                       own_tmpdir: Path):
     monkeypatch.setenv("GENCHAOS_PG_BINDIR", str(tmp_path / "no-postgres-here"))  # the lanes inherit it
+    began = time.monotonic()
     with pytest.raises(StackError, match=r"lane \d: .*GENCHAOS_PG_BINDIR"):
         run_in_lanes([Job(CATALOGUE["baseline"], "hardened")] * 2, lanes=2)
+    # promptly: not after the 60 s a lane gets to stop (a lane stopped while it held a queue's lock hung)
+    assert time.monotonic() - began < 30
     assert list(own_tmpdir.iterdir()) == []
 
 
@@ -126,7 +130,8 @@ def test_an_interrupted_laned_run_stops_every_lane_and_leaves_nothing_running(tm
     output = run.stdout.read().decode()
     assert code == 130, output
     assert "rolled back" in output and "Traceback" not in output, output
-    assert running(lanes) == []
+    # the lanes were waited for; what they started may take a moment more to exit
+    wait_for(lambda: not running(lanes), timeout_s=10, what="every process of the lanes gone")
     assert list(own_tmpdir.iterdir()) == []  # the lanes' stacks and the run's traces directory
 
 

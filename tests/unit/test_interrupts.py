@@ -1,5 +1,6 @@
 """A Ctrl-C or SIGTERM that lands the moment a temp directory exists, before its owner has noted it,
-still leaves nothing behind: the interrupt is held back until the owner's cleanup covers it."""
+or while a stack is being stopped, still leaves nothing behind: the interrupt is held back until the
+owner's cleanup covers it, or is done."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import signal
 import tempfile
 from pathlib import Path
 
+import psutil
 import pytest
 
 from chaos.stack import interrupts
 from chaos.stack.embedded import EmbeddedStack
 from chaos.stack.postgres import PostgresServer
+from chaos.stack.processes import ChildProcess
 
 
 @pytest.fixture(autouse=True)
@@ -48,11 +51,32 @@ def interrupted_once_made(monkeypatch):
     monkeypatch.setattr(tempfile, "mkdtemp", made_then_interrupted)
 
 
-@pytest.mark.parametrize("start", [
-    lambda base: PostgresServer.start(base_dir=base),
-    lambda base: EmbeddedStack(base_dir=base).__enter__(),
+@pytest.mark.parametrize("start", [  # each stops what it started if it was not interrupted
+    lambda base: PostgresServer.start(base_dir=base).stop(),
+    lambda base: EmbeddedStack(base_dir=base).__enter__().close(),
 ], ids=["postgres-directory", "stack-directory"])
 def test_an_interrupt_as_the_directory_is_made_leaves_no_directory(interrupted_once_made, tmp_path: Path, start):
     with pytest.raises(KeyboardInterrupt):
         start(tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupt_while_the_stack_stops_its_first_child_still_stops_every_other(tmp_path: Path, monkeypatch):
+    stack = EmbeddedStack(base_dir=tmp_path).__enter__()
+    pids = [stack.info.service_pid, *(child.pid for child in stack._children)]
+    stop = ChildProcess.stop
+
+    def interrupted_stop(child, *args, **kwargs):
+        monkeypatch.setattr(ChildProcess, "stop", stop)  # once: the first child stopped
+        signal.raise_signal(signal.SIGINT)
+        stop(child, *args, **kwargs)
+
+    monkeypatch.setattr(ChildProcess, "stop", interrupted_stop)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            stack.close()
+        running = [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+        assert running == []
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        stack.close()  # whatever an interrupted close left
