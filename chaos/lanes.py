@@ -87,7 +87,8 @@ def _collect(processes: list, events, jobs: list[Job], results: dict[int, Scenar
     ended = 0
     while ended < len(processes):
         try:
-            kind, index, payload = events.get(timeout=1.0)
+            with interrupts.deferred():  # a Ctrl-C waits at most the timeout, never breaks the queue's lock
+                kind, index, payload = events.get(timeout=1.0)
         except queue.Empty:
             if all(p.exitcode is not None for p in processes) and events.empty():
                 return "a lane ended without a word (killed?)" if len(results) < len(jobs) else None
@@ -107,18 +108,19 @@ def _collect(processes: list, events, jobs: list[Job], results: dict[int, Scenar
 def _stop(processes: list, events, terminate: bool) -> None:
     """Wait for the lanes, first sending each one still running a single SIGTERM when ``terminate``;
     their last events are drained meanwhile (a lane exits only once its queue is flushed), and a lane
-    that does not stop in time is killed."""
-    for process in processes:
-        if terminate and process.exitcode is None and process.pid is not None:
-            os.kill(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while any(p.exitcode is None for p in processes) and time.monotonic() < deadline:
-        with contextlib.suppress(queue.Empty):
-            events.get(timeout=0.2)
-    for process in processes:
-        if process.exitcode is None:
-            process.kill()
-        process.join()
+    that does not stop in time is killed. A Ctrl-C meanwhile waits until every lane has stopped."""
+    with interrupts.deferred():
+        for process in processes:
+            if terminate and process.exitcode is None and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while any(p.exitcode is None for p in processes) and time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                events.get(timeout=0.2)
+        for process in processes:
+            if process.exitcode is None:
+                process.kill()
+            process.join()
 
 
 def _lane(lane: int, todo, events, traces_dir: str | None, caller_pid: int) -> None:
