@@ -8,11 +8,9 @@ line or environment names it, belongs to that run and to nothing else on the mac
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -73,11 +71,11 @@ def all_listening_ports() -> set[int]:
 
 
 @pytest.fixture
-def up_run(tmp_path: Path) -> Iterator[UpRun]:
-    """A started `genchaos up` with its own TMPDIR; whatever the test leaves is killed and deleted."""
-    tmp_root = Path(tempfile.mkdtemp(prefix="genchaos-rel-"))
-    tmp_root.chmod(0o755)  # PostgreSQL runs as another user and must reach its directory
-    env = {**os.environ, "TMPDIR": str(tmp_root)}
+def up_run(tmp_path: Path, own_tmpdir: Path) -> Iterator[UpRun]:
+    """A started `genchaos up` with its own TMPDIR; whatever the test leaves is killed (and own_tmpdir
+    deleted)."""
+    tmp_root = own_tmpdir
+    env = dict(os.environ)
     env.pop("TOXIPROXY_URL", None)
     output = tmp_path / "up.log"
     with output.open("wb") as sink:
@@ -93,7 +91,6 @@ def up_run(tmp_path: Path) -> Iterator[UpRun]:
             popen.wait()
         for process in run.stack_processes():
             process.kill()
-        shutil.rmtree(tmp_root, ignore_errors=True)
 
 
 def _initdb_running(run: UpRun) -> bool:
