@@ -24,6 +24,11 @@ COLOURS = {
     "axis": "#757575", "grid": "#eeeeee", "text": "#333333",
 }
 LATENCY_KEYS = (("p50", "latency_p50_s"), ("p95", "latency_p95_s"), ("p99", "latency_p99_s"))
+# Percentile lines are drawn from p99 down, each narrower than the one beneath, so percentiles that
+# coincide (a bucket of a few requests) show as nested bands instead of the last one hiding the rest.
+# Each band shows at least 1.5 px on either side, enough for a whole pixel of its colour on one side.
+LATENCY_WIDTHS = {"p50": 2.0, "p95": 5.0, "p99": 8.0}
+SERIES_WIDTH = 2.5
 BREAKER_STATES = ("closed", "open", "half_open")
 NICE_STEPS = (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600)
 
@@ -112,7 +117,7 @@ def _value_axis(top: float, height: float, ticks: list[float], scale_max: float,
 
 
 def _series(timeline: list[dict[str, Any]], key: str, axis: TimeAxis, top: float, height: float,
-            scale_max: float, colour: str, label: str, unit: str) -> str:
+            scale_max: float, colour: str, label: str, unit: str, width: float = SERIES_WIDTH) -> str:
     """A line broken where the value is missing (no requests), with a titled marker per point."""
     half = bucket_s(timeline) / 2
     segments: list[list[str]] = [[]]
@@ -124,10 +129,10 @@ def _series(timeline: list[dict[str, Any]], key: str, axis: TimeAxis, top: float
             continue
         x, y = axis.x(point["t"] + half), top + height - height * min(value, scale_max) / scale_max
         segments[-1].append(f"{x:.1f},{y:.1f}")
-        markers.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{colour}"><title>{escape(label)} '
+        markers.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{width / 2 + 1.25:g}" fill="{colour}"><title>{escape(label)} '
                        f'{escape(unit.format(value))} at {point["t"]:g}–{point["t"] + 2 * half:g} s '
                        f'({point.get("requests", 0)} requests)</title></circle>')
-    lines = "".join(f'<polyline points="{" ".join(s)}" fill="none" stroke="{colour}" stroke-width="2.5" '
+    lines = "".join(f'<polyline points="{" ".join(s)}" fill="none" stroke="{colour}" stroke-width="{width:g}" '
                     f'stroke-linejoin="round"/>' for s in segments if s)
     return f'<g class="series {escape(key)}">{lines}{"".join(markers)}</g>'
 
@@ -166,8 +171,8 @@ def latency_chart(scenario: dict[str, Any], axis: TimeAxis) -> str:
             fault_shades(scenario, axis, TOP, PLOT_HEIGHT),
             _value_axis(TOP, PLOT_HEIGHT, ticks, scale_max, "{:.3g} s"),
             _time_axis_marks(axis, TOP, PLOT_HEIGHT, title=False)]
-    body += [_series(timeline, key, axis, TOP, PLOT_HEIGHT, scale_max, COLOURS[name], name, "{:.2f} s")
-             for name, key in LATENCY_KEYS]
+    body += [_series(timeline, key, axis, TOP, PLOT_HEIGHT, scale_max, COLOURS[name], name, "{:.2f} s",
+                     LATENCY_WIDTHS[name]) for name, key in reversed(LATENCY_KEYS)]
     if not values:
         body.append(f'<text x="{WIDTH / 2}" y="{TOP + PLOT_HEIGHT / 2}" text-anchor="middle">'
                     f'no generation completed</text>')

@@ -12,7 +12,7 @@ import pytest
 
 from chaos.judge.claims import audit
 from chaos.report import write_reports
-from chaos.report.charts import COLOURS
+from chaos.report.charts import COLOURS, TOP
 from chaos.report.waterfall import BAR_COLOURS, EVENT_COLOURS
 from chaos.run.runner import EmbeddedTarget
 from chaos.scenarios.model import Scenario
@@ -65,9 +65,11 @@ def page(chromium: str, report_dir: Path) -> dict:
         browser.open((report_dir / "report.html").as_uri())
         errors = browser.errors()
         shots = {}
-        for box in browser.boxes("svg.chart, svg.waterfall"):
-            assert box["width"] > 500 and box["height"] > 50, box
-            shots[box["label"]] = decode(browser.screenshot(box))[2]
+        for selector, header_rows in (("svg.chart", TOP), ("svg.waterfall", 0)):
+            for box in browser.boxes(selector):
+                assert box["width"] > 500 and box["height"] > 50, box
+                width, _, pixels = decode(browser.screenshot(box))
+                shots[box["label"]] = pixels[header_rows * width:]  # a chart's legend swatches do not count
         (report_dir / "report.png").write_bytes(browser.screenshot())
         browser.open("data:text/html,<script>console.error('deliberate')</script><img src='file:///missing.png'>")
         probe_errors = browser.errors()[len(errors):]
