@@ -15,11 +15,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from chaos.stack.embedded import EmbeddedStack
 from chaos.stack.postgres import PostgresServer
 
 SERIAL_MARKERS = ("chaos", "load", "serial")
+
+# The property tests draw new examples on every run, and keep what failed in .hypothesis/. CI runs them
+# with `--hypothesis-profile=ci`: the same examples every run, so a red CI is reproducible.
+settings.register_profile("ci", derandomize=True, print_blob=True)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups

@@ -72,7 +72,7 @@ def ci_scenarios(defects: list[Defect]) -> dict[str, list[Scenario]]:
         if unknown or not defect.scenarios:
             raise MatrixError(f"defect {defect.name}: {', '.join(unknown) or 'no scenario'} "
                               f"is not a scenario of the {SUITE} suite")
-        chosen[defect.name] = [ci[name] for name in defect.scenarios] * defect.runs
+        chosen[defect.name] = [ci[name] for name in defect.scenarios]
     return chosen
 
 

@@ -16,7 +16,7 @@ import pytest
 from chaos.lanes import Job, run_in_lanes
 from chaos.scenarios.catalogue import load_catalogue
 from chaos.stack.processes import StackError
-from tests.reliability.observe import wait_for
+from tests.reliability.observe import is_alive, processes_of, wait_for
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(300)]
 
@@ -62,16 +62,6 @@ def test_a_lane_whose_stack_cannot_start_fails_the_run_naming_the_lane_and_the_c
     assert list(own_tmpdir.iterdir()) == []
 
 
-def postmasters(tmpdir: Path) -> set[int]:
-    """The PostgreSQL servers whose data lives under ``tmpdir`` (pg_ctl daemonizes them)."""
-    found = set()
-    for process in psutil.process_iter(["name", "ppid", "cmdline"]):
-        if process.info["name"] == "postgres" and process.info["ppid"] == 1 \
-                and str(tmpdir) in " ".join(process.info["cmdline"] or []):
-            found.add(process.pid)
-    return found
-
-
 def start_laned_run(tmp_path: Path, tmpdir: Path) -> tuple[subprocess.Popen, set[int]]:
     """`genchaos run --lanes 2` of two long faults, with ``tmpdir`` as its TMPDIR, once both lanes'
     services run; returns the run and every process of its lanes (their PostgreSQL servers included,
@@ -85,17 +75,10 @@ def start_laned_run(tmp_path: Path, tmpdir: Path) -> tuple[subprocess.Popen, set
                             "--out", str(tmp_path / "out")],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
-    wait_for(lambda: run.poll() is not None or sum(map(is_service, descendants(run.pid))) == 2, timeout_s=90,
+    wait_for(lambda: run.poll() is not None or sum(map(is_service, processes_of(tmpdir, run.pid))) == 2, timeout_s=90,
              what="both lanes' services running")
     assert run.poll() is None, run.stdout.read().decode()
-    return run, {p.pid for p in descendants(run.pid)} | postmasters(tmpdir)
-
-
-def descendants(pid: int) -> list[psutil.Process]:
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
+    return run, {p.pid for p in processes_of(tmpdir, run.pid)}
 
 
 def is_service(process: psutil.Process) -> bool:
@@ -106,12 +89,12 @@ def is_service(process: psutil.Process) -> bool:
 
 
 def running(pids: set[int]) -> list[str]:
-    """The command lines of those processes still running (a zombie has stopped)."""
+    """The command lines of those processes still running."""
     alive = []
     for pid in pids:
         try:
             process = psutil.Process(pid)
-            if process.status() != psutil.STATUS_ZOMBIE:
+            if is_alive(process):
                 alive.append(" ".join(process.cmdline()))
         except psutil.Error:
             pass

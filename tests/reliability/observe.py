@@ -1,14 +1,17 @@
 """What the reliability tests look at from outside the service: the database rows, the objects in
-the storage emulator, and the FAL emulator's log of submissions."""
+the storage emulator, the FAL emulator's log of submissions, and the processes a run left."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import time
+from pathlib import Path
 
 import asyncpg
 import httpx
+import psutil
 
 from chaos.stack.embedded import StackInfo
 from chaos.stack.faults import FalEmulatorControl
@@ -65,3 +68,32 @@ def list_generations(info: StackInfo, headers: dict[str, str]) -> list[dict]:
     page = response.json()
     assert page["total"] <= 100, "more generations than one page; the test made too many"
     return page["items"]
+
+
+def is_alive(process: psutil.Process) -> bool:
+    """Running and not a zombie (a zombie has stopped; only its parent has not reaped it yet)."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def processes_of(tmp_root: Path, pid: int | None = None) -> list[psutil.Process]:
+    """The live processes of a run whose private TMPDIR is ``tmp_root``: ``pid``'s descendants, and any
+    process whose command line or environment names ``tmp_root`` (pg_ctl daemonizes the PostgreSQL
+    server, so it is nobody's child)."""
+    found: dict[int, psutil.Process] = {}
+    if pid is not None:
+        try:
+            found = {p.pid: p for p in psutil.Process(pid).children(recursive=True)}
+        except psutil.NoSuchProcess:
+            pass
+    for process in psutil.process_iter(["cmdline", "environ"]):
+        try:
+            named = str(tmp_root) in " ".join(process.info["cmdline"] or [])
+            inherited = (process.info["environ"] or {}).get("TMPDIR") == str(tmp_root)
+        except psutil.Error:
+            continue
+        if (named or inherited) and process.pid not in (os.getpid(), pid):
+            found[process.pid] = process
+    return [p for p in found.values() if is_alive(p)]

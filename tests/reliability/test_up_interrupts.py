@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.reliability.observe import wait_for
+from tests.reliability.observe import is_alive, processes_of, wait_for
 
 START_TIMEOUT_S = 120
 EXIT_TIMEOUT_S = 60
@@ -35,30 +35,10 @@ class UpRun:
     output: Path
 
     def stack_processes(self) -> list[psutil.Process]:
-        """Live processes of this run: descendants, and any process naming its temp directory (the
-        PostgreSQL server is daemonized by pg_ctl, so it is nobody's child)."""
-        found = {}
-        if self.popen.poll() is None:
-            found = {p.pid: p for p in psutil.Process(self.popen.pid).children(recursive=True)}
-        for process in psutil.process_iter(["cmdline", "environ"]):
-            try:
-                named = str(self.tmp_root) in " ".join(process.info["cmdline"] or [])
-                inherited = (process.info["environ"] or {}).get("TMPDIR") == str(self.tmp_root)
-                if (named or inherited) and process.pid not in (os.getpid(), self.popen.pid):
-                    found[process.pid] = process
-            except psutil.Error:
-                continue
-        return [p for p in found.values() if _alive(p)]
+        return processes_of(self.tmp_root, self.popen.pid if self.popen.poll() is None else None)
 
     def output_text(self) -> str:
         return self.output.read_text(errors="replace")
-
-
-def _alive(process: psutil.Process) -> bool:
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def listening_ports(processes: list[psutil.Process]) -> set[int]:
@@ -143,7 +123,7 @@ def interrupt_and_check(run: UpRun, signum: signal.Signals, *, clean_exit: bool)
     except subprocess.TimeoutExpired:
         pytest.fail(f"genchaos up did not exit {EXIT_TIMEOUT_S} s after {signum.name}:\n{run.output_text()}")
     _, alive = psutil.wait_procs(processes, timeout=10)
-    left = [p for p in alive + run.stack_processes() if _alive(p)]
+    left = [p for p in alive + run.stack_processes() if is_alive(p)]
     assert left == [], f"processes left running: {[(p.pid, p.name()) for p in left]}"
     assert ports & all_listening_ports() == set(), "ports of the stack still listening"
     assert sorted(p.name for p in run.tmp_root.iterdir()) == [], "temp directories left behind"
@@ -177,5 +157,5 @@ def test_up_with_a_crashed_child_still_cleans_up_on_sigterm(up_run: UpRun):
            if "chaos.emulators.fal" in " ".join(p.cmdline())]
     assert len(fal) == 1, "the FAL emulator is not a child of genchaos up"
     fal[0].kill()
-    wait_for(lambda: not _alive(fal[0]), timeout_s=10, what="the FAL emulator dying")
+    wait_for(lambda: not is_alive(fal[0]), timeout_s=10, what="the FAL emulator dying")
     interrupt_and_check(up_run, signal.SIGTERM, clean_exit=True)

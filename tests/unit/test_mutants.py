@@ -74,10 +74,3 @@ def test_a_broken_run_catches_nothing() -> None:
     broken = Outcome(DEFECTS[0], [_result("baseline", False, error="service exited")])
     assert broken.catches(control) == [] and broken.errors() == ["baseline: service exited"]
 
-
-def test_a_defect_with_several_runs_runs_its_scenarios_that_often_and_any_run_can_catch_it() -> None:
-    repeated = dataclasses.replace(DEFECTS[0], scenarios=("baseline",), runs=3)
-    assert [s.name for s in ci_scenarios([repeated])[repeated.name]] == ["baseline"] * 3
-    control = Outcome(None, [_result("baseline", True)])
-    once_in_three = Outcome(repeated, [_result("baseline", True), _result("baseline", False), _result("baseline", True)])
-    assert once_in_three.catches(control) == ["baseline: check0 (expected 0, observed 1)"]

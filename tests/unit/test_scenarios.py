@@ -15,7 +15,7 @@ from chaos.scenarios.catalogue import ScenarioError, load_catalogue, load_scenar
 from chaos.stack.embedded import StackInfo
 
 REQUIRED = {"baseline", "fal_down", "fal_latency", "fal_resets", "fal_flapping", "fal_http_500", "fal_429",
-            "fal_ingress_503", "fal_stuck_jobs", "db_down", "db_latency", "db_resets", "storage_down",
+            "fal_ingress_503", "fal_stuck_jobs", "fal_slow_errors", "db_down", "db_latency", "db_resets", "storage_down",
             "storage_bandwidth", "storage_timeout", "brownout", "breaker_recovery_real_timing"}
 
 VALID = """
