@@ -94,6 +94,36 @@ def _probe_calls(entries: list[dict[str, Any]], probe: int, quiet_s: float) -> i
     return most
 
 
+def _rate_crossed(entries: list[dict[str, Any]], window_s: float, threshold: float, min_calls: int,
+                  quiet_s: float) -> int | None:
+    """The first submit by which FAL's answers over the trailing ``window_s`` numbered at least
+    ``min_calls`` with a failed share of at least ``threshold``; None if FAL went quiet (the breaker
+    opened on another rule, or the load stopped) or the log ended before that."""
+    for index, entry in enumerate(entries):
+        if index and entry["t"] - entries[index - 1]["t"] >= quiet_s:
+            return None
+        window = [e for e in entries[:index + 1] if e["t"] > entry["t"] - window_s]
+        if len(window) >= min_calls and sum(map(_failed, window)) >= threshold * len(window):
+            return index
+    return None
+
+
+def opened_on_failure_rate(entries: list[dict[str, Any]], window_s: float, threshold: float, min_calls: int,
+                           quiet_s: float, concurrency: int, load_ended: float) -> bool | None:
+    """The failure-rate rule as FAL saw it: once FAL's own answers crossed the rate (see _rate_crossed),
+    FAL must go quiet for ``quiet_s`` (the breaker open) within ``concurrency`` more submits, the calls
+    in flight and the next failure that finds the rate crossed, and while the load still sends. None
+    when the answers never crossed the rate before FAL first went quiet: nothing to judge."""
+    crossed = _rate_crossed(entries, window_s, threshold, min_calls, quiet_s)
+    if crossed is None:
+        return None
+    for index in range(crossed, len(entries)):
+        following = entries[index + 1]["t"] if index + 1 < len(entries) else math.inf
+        if following - entries[index]["t"] >= quiet_s:
+            return index - crossed <= concurrency and entries[index]["t"] + quiet_s <= load_ended
+    return False
+
+
 @dataclass(frozen=True)
 class BreakerFromFal:
     """The FAL breaker's first opening, judged from FAL's log around the sampled open time.

@@ -194,6 +194,7 @@ def run_metrics(obs: Observation) -> dict[str, Any]:
         "failures_in_burst": breaker.failures_in_burst,
         "breaker_opened_at_threshold": breaker.opened_at_threshold(timings.get("breaker_failure_threshold", 5),
                                                                    timings.get("worker_concurrency", 4)),
+        "breaker_opened_on_failure_rate": _opened_on_failure_rate(obs, window),
         "breaker_half_opened": half_opened,
         "open_to_probe_s": breaker.open_to_probe_s(),
         "breaker_probed_after_window": breaker.probed_after_window(window, _arrival_gap_s(obs)),
@@ -232,6 +233,20 @@ def _unexplained_key_failures(obs: Observation) -> int:
     return sum(r.final_status == "failed" and "key" not in (r.error or "").lower()
                and any(start <= (r.terminal_t or r.t) and r.t < end + obs.settle_s for start, end in windows)
                for r in obs.requests)
+
+
+def _opened_on_failure_rate(obs: Observation, recovery_window_s: float) -> bool | None:
+    """The failure-rate rule judged from FAL's log against the rule the service publishes in /readyz
+    (the report's profile publishes it too but counts consecutive failures only, so a scenario checks
+    this on the hardened profile); None from a service that publishes no such rule."""
+    timings = obs.timings
+    if not {"breaker_window_s", "breaker_failure_rate_threshold", "breaker_min_calls_in_window"} <= timings.keys():
+        return None
+    load_ended = max((r.t for r in obs.requests), default=0.0)
+    return fal_log.opened_on_failure_rate(
+        fal_log.submits(obs), timings["breaker_window_s"], timings["breaker_failure_rate_threshold"],
+        int(timings["breaker_min_calls_in_window"]), recovery_window_s / 2, int(timings.get("worker_concurrency", 4)),
+        load_ended)
 
 
 def _arrival_gap_s(obs: Observation) -> float:

@@ -57,6 +57,8 @@ METRICS: dict[str, Metric] = _declare(
            "consecutive failed FAL calls, as FAL saw them, when the breaker was seen open"),
     Metric("breaker_opened_at_threshold", "run", "flag",
            "the breaker opened at the configured count of consecutive failures FAL saw"),
+    Metric("breaker_opened_on_failure_rate", "run", "flag",
+           "once FAL's answers over the breaker's window crossed its failure rate, FAL went quiet"),
     Metric("breaker_half_opened", "run", "flag", "a breaker was seen half-open (or counted moving there)"),
     Metric("open_to_probe_s", "run", "seconds", "breaker opened to the next call FAL saw (the probe)"),
     Metric("breaker_probed_after_window", "run", "flag",

@@ -46,6 +46,14 @@ DEFECTS: tuple[Defect, ...] = (
         new="        return True\n",
         scenarios=("fal_slow_errors",),
     ),
+    Defect(
+        name="failure_rate_rule_ignored",
+        breaks="only consecutive failures open the breaker: the failure-rate rule over its window is never consulted",
+        file="breaker.py",
+        old="if self._consecutive_failures >= self.policy.failure_threshold or self._failure_rate_exceeded():",
+        new="if self._consecutive_failures >= self.policy.failure_threshold:",
+        scenarios=("fal_intermittent_errors",),
+    ),
     # --- retries and backoff -----------------------------------------------------------------
     Defect(
         name="backoff_in_milliseconds",

@@ -83,6 +83,7 @@ class FalBehaviour(_Strict):
     latency_s: float | None = Field(None, ge=0)
     submit_error_rate: float | None = Field(None, ge=0, le=1)
     submit_error_status: int | None = Field(None, ge=400, le=599)
+    submit_error_spacing: Literal["random", "even"] | None = None
     rate_limit_rate: float | None = Field(None, ge=0, le=1)
     ingress_error_rate: float | None = Field(None, ge=0, le=1)
     ingress_error_status: Literal[502, 503, 504] | None = None
@@ -90,7 +91,7 @@ class FalBehaviour(_Strict):
     job_failure_rate: float | None = Field(None, ge=0, le=1)
     key_revoked: bool | None = None
 
-    def fields(self) -> dict[str, float]:
+    def fields(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
 
 

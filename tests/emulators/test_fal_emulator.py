@@ -379,3 +379,14 @@ async def test_an_oversized_or_too_deep_body_is_a_clear_4xx_never_a_500() -> Non
         huge = await client.post("/fal-ai/flux/dev", content=b'{"prompt": "' + b"a" * (2 << 20) + b'"}')
     assert deep.status_code == 422 and "deeply" in deep.json()["detail"]
     assert huge.status_code == 413 and "larger than" in huge.json()["detail"]
+
+
+async def test_evenly_spaced_submit_errors_fail_that_share_never_more_in_a_row_than_it_needs() -> None:
+    transport = httpx.ASGITransport(app=create_app(seed=3))
+    async with httpx.AsyncClient(transport=transport, base_url="https://fal.test") as client:
+        refused = await client.put("/_emulator/behaviour", json={"submit_error_spacing": "sometimes"})
+        await client.put("/_emulator/behaviour", json={"submit_error_rate": 0.75, "submit_error_spacing": "even"})
+        answers = [(await client.post("/fal-ai/flux/dev", json={"prompt": "x"}, headers=KEY)).status_code
+                   for _ in range(12)]
+    assert refused.status_code == 422 and "submit_error_spacing" in refused.text
+    assert "".join("F" if status == 500 else "." for status in answers) == ".FFF.FFF.FFF"

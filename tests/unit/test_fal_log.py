@@ -9,6 +9,7 @@ from chaos.judge.fal_log import (
     backoff_grows,
     breaker_from_fal,
     faulted_calls,
+    opened_on_failure_rate,
     retry_gaps,
     stuck_jobs,
     submissions_by_generation,
@@ -32,6 +33,53 @@ def seen_open_after(failures: int) -> list:
 def burst_then_probe(failures: int, probe_at: float = 9.0) -> list[dict]:
     """``failures`` failed submits 0.2 s apart from 1.0 s, then quiet until a successful probe."""
     return [*failing_submits(failures), submit(probe_at, 200, "r-probe", "g-probe")]
+
+
+# --- the failure-rate rule ----------------------------------------------------------------------
+
+RATE_RULE = {"window_s": 10.0, "threshold": 0.5, "min_calls": 10, "quiet_s": 1.0, "concurrency": 4}
+
+
+def answered(pattern: str, start: float = 1.0, gap: float = 0.3) -> list[dict]:
+    """Submits ``gap`` apart from ``start``: "F" failed (500), "." accepted, " " a pause of one gap."""
+    entries = []
+    for index, mark in enumerate(pattern):
+        if mark != " ":
+            failed = mark == "F"
+            entries.append(submit(start + index * gap, 500 if failed else 200,
+                                  None if failed else f"r{index}", f"g{index}"))
+    return entries
+
+
+def rate_rule(entries: list[dict], load_ended: float = 30.0) -> bool | None:
+    return opened_on_failure_rate(entries, load_ended=load_ended, **RATE_RULE)
+
+
+def test_fal_going_quiet_once_its_answers_cross_the_failure_rate_is_the_rate_rule_opening():
+    # ten answers, seven failed: the share crosses one half at the tenth; then a pause, then the probe
+    assert rate_rule([*answered(".FFF.FFF.F"), *answered(".", start=8.0)]) is True
+
+
+def test_fal_still_called_long_after_its_answers_crossed_the_rate_means_the_rule_did_not_open():
+    assert rate_rule(answered(".FFF" * 12)) is False
+
+
+def test_more_calls_after_the_crossing_than_the_workers_had_in_flight_is_too_late():
+    assert rate_rule(answered(".FFF.FFF.F" + ".FFF.F" + "    " * 2 + ".")) is False
+    assert rate_rule(answered(".FFF.FFF.F" + ".FFF" + "    " * 2 + ".")) is True
+
+
+def test_fal_going_quiet_only_because_the_load_stopped_is_no_opening():
+    entries = answered(".FFF.FFF.F" + ".FFF.FFF")
+    assert rate_rule(entries, load_ended=entries[-1]["t"]) is False
+
+
+def test_answers_that_never_cross_the_rate_leave_the_rule_unjudged():
+    assert rate_rule(answered("..F" * 10)) is None
+
+
+def test_a_breaker_that_opened_on_consecutive_failures_first_leaves_the_rule_unjudged():
+    assert rate_rule([*answered("..FFFFF"), *answered(".", start=8.0)]) is None
 
 
 # --- the breaker's threshold -------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import math
 import random
 import re
 import secrets
@@ -65,16 +66,28 @@ class Emulator:
         is what ``POST /_emulator/reset`` answers after the admin API cleared the log."""
         self.behaviour = Behaviour(seed=self.start_seed)
         self.rng = random.Random(self.start_seed)
+        self.submits_since_change = 0
         return self.behaviour.model_dump()
 
     def change_behaviour(self, changes: Any) -> None:
         self.behaviour = self.behaviour.updated(changes)
+        self.submits_since_change = 0
         if "seed" in changes:
             self.rng.seed(self.behaviour.seed)
 
     def chance(self, rate: float) -> bool:
         """True with probability ``rate``; draws from the generator only when the fault is on."""
         return rate > 0 and self.rng.random() < rate
+
+    def submit_fails(self) -> bool:
+        """Whether this submit gets an app error: at random, or with even spacing the n-th submit since
+        the behaviour changed fails when it brings the count of failures up to floor(n x rate)."""
+        rate = self.behaviour.submit_error_rate
+        if self.behaviour.submit_error_spacing == "random":
+            return self.chance(rate)
+        self.submits_since_change += 1
+        n = self.submits_since_change
+        return math.floor(n * rate + 1e-9) > math.floor((n - 1) * rate + 1e-9)
 
     def new_job(self, app_id: str, arguments: dict[str, Any]) -> Job:
         behaviour = self.behaviour
@@ -174,7 +187,7 @@ async def _admit(emulator: Emulator, request: Request) -> Job | Response:
     behaviour = emulator.behaviour
     if emulator.chance(behaviour.rate_limit_rate):
         return fal_error(429, "Rate limit exceeded, retry later", _new_request_id(), "rate_limited")
-    if emulator.chance(behaviour.submit_error_rate):
+    if emulator.submit_fails():
         return app_error(behaviour.submit_error_status, _new_request_id())
     body = await _bounded_body(request)
     if body is None:

@@ -24,6 +24,9 @@ class Behaviour(BaseModel):
     latency_s: Seconds = 0.0
     submit_error_rate: Rate = 0.0
     submit_error_status: Annotated[int, Field(ge=400, le=599)] = 500
+    # "even": exactly that share of submits fails, spread so failures come in the shortest runs the rate
+    # allows (0.75 fails 3 in every 4, never 4 in a row): a failure rate a consecutive count never sees.
+    submit_error_spacing: Literal["random", "even"] = "random"
     rate_limit_rate: Rate = 0.0
     ingress_error_rate: Rate = 0.0
     ingress_error_status: Literal[502, 503, 504] = 503
