@@ -228,7 +228,7 @@ class HardenedProfile(ResilienceProfile):
                     for name in ("fal", "database", "storage")}
         retry_policy = RetryPolicy.hardened(
             s.retry_attempts, s.retry_base_delay_s, s.retry_max_delay_s, s.generation_deadline_s)
-        budget = RetryBudget(s.retry_budget_ratio, s.retry_budget_min_per_s)
+        budget = RetryBudget(s.retry_budget_ratio, s.retry_budget_min_per_s, s.retry_budget_ttl_s)
         super().__init__(deps, breakers, retry_policy, budget)
 
     async def admit(self) -> None:

@@ -108,6 +108,7 @@ class Settings(BaseSettings):
     startup_timeout_s: float = 30.0
     retry_budget_ratio: float = 0.2
     retry_budget_min_per_s: float = 1.0
+    retry_budget_ttl_s: float = Field(10.0, gt=0)  # how long a first attempt earns, and a retry spends, budget
     breaker_half_open_max_calls: int = 1
     breaker_failure_rate_threshold: float = 0.5
     breaker_min_calls_in_window: int = 10
@@ -155,5 +156,5 @@ class Settings(BaseSettings):
         judge the service against what it says it runs with, not against a copy of the presets."""
         names = [*TIMING_PRESETS["real"], "worker_concurrency", "breaker_half_open_max_calls",
                  "breaker_failure_rate_threshold", "breaker_min_calls_in_window", "retry_budget_ratio",
-                 "retry_budget_min_per_s"]
+                 "retry_budget_min_per_s", "retry_budget_ttl_s"]
         return {name: float(getattr(self, name)) for name in names}

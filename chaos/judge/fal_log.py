@@ -51,6 +51,17 @@ def retry_gaps(by_generation: dict[str, list[dict[str, Any]]]) -> list[float]:
     return [sum(gaps[i]) / len(gaps[i]) for i in range(len(gaps))]
 
 
+def retry_allowance(entries: list[dict[str, Any]], first_attempts: int, ratio: float, reserve_per_s: float,
+                    ttl_s: float) -> float:
+    """The most retries a budget of ``ratio`` per first attempt plus ``reserve_per_s`` (both counted
+    over the last ``ttl_s``) can allow over the span of FAL's log. Over one window that is the ratio of
+    every first attempt plus one reserve; over longer spans a retry can also count the previous window's
+    first attempts, so each first attempt may pay twice, and each window brings its reserve."""
+    span = entries[-1]["t"] - entries[0]["t"] if entries else 0.0
+    windows = max(1, math.ceil(span / ttl_s))
+    return ratio * first_attempts * min(windows, 2) + reserve_per_s * ttl_s * windows
+
+
 def _failed(entry: dict[str, Any]) -> bool:
     return int(entry.get("status") or 0) >= 500
 

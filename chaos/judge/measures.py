@@ -195,6 +195,7 @@ def run_metrics(obs: Observation) -> dict[str, Any]:
         "breaker_opened_at_threshold": breaker.opened_at_threshold(timings.get("breaker_failure_threshold", 5),
                                                                    timings.get("worker_concurrency", 4)),
         "breaker_opened_on_failure_rate": _opened_on_failure_rate(obs, window),
+        **_retry_budget(obs, by_generation),
         "breaker_half_opened": half_opened,
         "open_to_probe_s": breaker.open_to_probe_s(),
         "breaker_probed_after_window": breaker.probed_after_window(window, _arrival_gap_s(obs)),
@@ -247,6 +248,26 @@ def _opened_on_failure_rate(obs: Observation, recovery_window_s: float) -> bool 
         fal_log.submits(obs), timings["breaker_window_s"], timings["breaker_failure_rate_threshold"],
         int(timings["breaker_min_calls_in_window"]), recovery_window_s / 2, int(timings.get("worker_concurrency", 4)),
         load_ended)
+
+
+BUDGETED_CALLS_AFTER_FAL = 3  # a generation's download, upload and signed URL: each a first attempt
+
+
+def _retry_budget(obs: Observation, by_generation: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The retries FAL saw (submits after a generation's first) against what the published retry
+    budget allows. Every generation that reached FAL made a first attempt, and one that FAL took a job
+    for at most three more (its download, upload and signed URL spend from the same budget), so the
+    allowance is never below what a correct budget allows. (A generation claimed again after a lost
+    lease starts its attempts anew, which the harness does not count: judge scenarios without that.)"""
+    timings = obs.timings
+    retries = sum(len(entries) - 1 for entries in by_generation.values())
+    if not {"retry_budget_ratio", "retry_budget_min_per_s", "retry_budget_ttl_s"} <= timings.keys():
+        return {"fal_retries": retries, "retry_allowance": None, "retries_within_budget": None}
+    taken = sum(any(200 <= int(e.get("status") or 0) < 300 for e in entries) for entries in by_generation.values())
+    allowance = fal_log.retry_allowance(
+        fal_log.submits(obs), len(by_generation) + BUDGETED_CALLS_AFTER_FAL * taken,
+        timings["retry_budget_ratio"], timings["retry_budget_min_per_s"], timings["retry_budget_ttl_s"])
+    return {"fal_retries": retries, "retry_allowance": round(allowance, 1), "retries_within_budget": retries <= allowance}
 
 
 def _arrival_gap_s(obs: Observation) -> float:

@@ -56,6 +56,14 @@ DEFECTS: tuple[Defect, ...] = (
     ),
     # --- retries and backoff -----------------------------------------------------------------
     Defect(
+        name="retry_budget_not_passed",
+        breaks="the hardened profile builds its retry budget but never hands it to the retries: a failing FAL gets every retry",
+        file="resilience.py",
+        old="super().__init__(deps, breakers, retry_policy, budget)",
+        new="super().__init__(deps, breakers, retry_policy, None)",
+        scenarios=("fal_retry_storm",),
+    ),
+    Defect(
         name="backoff_in_milliseconds",
         breaks="the hardened backoff reads its base delay as milliseconds, so retries follow each other at once",
         file="retry.py",

@@ -10,11 +10,13 @@ from chaos.judge.fal_log import (
     breaker_from_fal,
     faulted_calls,
     opened_on_failure_rate,
+    retry_allowance,
     retry_gaps,
     stuck_jobs,
     submissions_by_generation,
     unabandoned,
 )
+from chaos.judge.measures import run_metrics
 from tests.unit.judge_support import breaker, cancel, observation, poll, result, submit, window
 
 FAILURE_TIMES = [1.0 + 0.2 * i for i in range(12)]  # the n-th failed submit reaches FAL at FAILURE_TIMES[n - 1]
@@ -80,6 +82,48 @@ def test_answers_that_never_cross_the_rate_leave_the_rule_unjudged():
 
 def test_a_breaker_that_opened_on_consecutive_failures_first_leaves_the_rule_unjudged():
     assert rate_rule([*answered("..FFFFF"), *answered(".", start=8.0)]) is None
+
+
+# --- the retry budget ----------------------------------------------------------------------------
+
+BUDGET = {"retry_budget_ratio": 0.2, "retry_budget_min_per_s": 1.0, "retry_budget_ttl_s": 10.0}
+
+
+def test_within_one_window_a_budget_allows_its_ratio_of_first_attempts_plus_one_reserve():
+    six_seconds = [submit(0.5, 500, None, "g0"), submit(6.5, 500, None, "g1")]
+    assert retry_allowance(six_seconds, 60, 0.2, 1.0, 10.0) == pytest.approx(0.2 * 60 + 10)
+
+
+def test_over_two_windows_a_first_attempt_may_pay_twice_and_each_window_brings_its_reserve():
+    fifteen_seconds = [submit(0.5, 500, None, "g0"), submit(15.5, 500, None, "g1")]
+    assert retry_allowance(fifteen_seconds, 60, 0.2, 1.0, 10.0) == pytest.approx(2 * 0.2 * 60 + 2 * 10)
+
+
+def budget_run(submits_per_generation: int, generations: int = 10, job_for: int = 0) -> dict:
+    """``generations`` each submitted that often (0.1 s apart); the first ``job_for`` of them got a job."""
+    log = [submit(1.0 + g * 0.3 + n * 0.1, 200 if g < job_for and n == 0 else 500, f"r{g}" if g < job_for else None,
+                  f"g{g}") for g in range(generations) for n in range(submits_per_generation)]
+    obs = observation(fal_log=log)
+    obs.timings = dict(BUDGET)
+    return run_metrics(obs)
+
+
+def test_every_generation_retried_twice_spends_more_than_the_budget_allows():
+    judged = budget_run(3)
+    assert (judged["fal_retries"], judged["retry_allowance"], judged["retries_within_budget"]) == (20, 12.0, False)
+
+
+def test_retries_within_the_ratio_and_reserve_are_within_budget():
+    judged = budget_run(2)
+    assert (judged["fal_retries"], judged["retry_allowance"], judged["retries_within_budget"]) == (10, 12.0, True)
+
+
+def test_a_generation_fal_took_a_job_for_earns_its_download_upload_and_signed_url_too():
+    assert budget_run(3, job_for=10)["retry_allowance"] == pytest.approx(0.2 * 40 + 10)
+
+
+def test_a_service_that_publishes_no_budget_leaves_it_unjudged():
+    assert run_metrics(observation(fal_log=[submit(1.0, 500, None, "g0")]))["retries_within_budget"] is None
 
 
 # --- the breaker's threshold -------------------------------------------------------------------
