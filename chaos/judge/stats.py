@@ -87,6 +87,20 @@ def is_exact_bound(minimum: float | None, maximum: float | None) -> bool:
     return (minimum is not None and minimum >= 1) or (maximum is not None and maximum <= 0)
 
 
+def smallest_deciding_sample(minimum: float | None, maximum: float | None) -> int | None:
+    """The fewest requests on which a rate check can hold at all: every one a success against a minimum,
+    none against a maximum. A check whose phase gets fewer can only ever be inconclusive. None for a
+    bound on both sides, which no single perfect outcome meets."""
+    if is_exact_bound(minimum, maximum):
+        return 1
+    if minimum is not None and maximum is not None:
+        return None
+    n = 1
+    while _status(n if minimum is not None else 0, n, minimum, maximum) is not Status.HELD:
+        n += 1
+    return n
+
+
 def judge_rate(successes: int, n: int, minimum: float | None = None, maximum: float | None = None) -> RateVerdict:
     """Judge ``successes / n`` against ``minimum`` and/or ``maximum``."""
     interval = wilson_interval(successes, n)

@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from chaos.judge.registry import CLAIM_KEYS, GENERIC_REASONS, METRICS, RUN_METRICS
+from chaos.judge.registry import CLAIM_KEYS, GENERIC_REASONS, METRICS, RATE_METRICS, RUN_METRICS
+from chaos.judge.stats import smallest_deciding_sample
 from chaos.stack.embedded import PROFILES, TIMINGS
 from chaos.stack.faults import PROXY_NAMES
 from chaos.toxiproxy.toxics import TOXIC_TYPES
@@ -241,6 +242,12 @@ class Scenario(_Strict):
                 raise ValueError(f"checks.{index} ({check.label}): the load sends about {expected:.0f} requests "
                                  f"in phase {check.phase!r}, fewer than its min_requests {check.min_requests}; "
                                  "lengthen the phase or raise the load")
+            bounds = (check.equals, check.equals) if check.equals is not None else (check.min, check.max)
+            needed = smallest_deciding_sample(*bounds) if check.metric in RATE_METRICS else None
+            if expected is not None and needed is not None and expected < needed:
+                raise ValueError(f"checks.{index} ({check.label}): the load sends about {expected:.0f} requests "
+                                 f"in phase {check.phase!r}, but its bound can hold only on {needed} or more, even "
+                                 "when every one goes well; lengthen the phase, raise the load or loosen the bound")
         return self
 
     def expected_requests(self, phase: str) -> float | None:

@@ -72,7 +72,7 @@ def test_fal_outage_shows_breaker_503s_during_the_window_and_recovery_after(stac
     scenario = write_scenario(
         tmp_path, "fal_outage_under_load",
         # an arrival rate (8 paced users), so submissions go on while some users follow slow generations
-        load={"rate_per_s": 4, "duration_s": 14, "drain_s": 10},
+        load={"rate_per_s": 4, "duration_s": 17, "drain_s": 10},
         faults=[{"at": 3, "for": 5, "fal": {"submit_error_rate": 1.0}}],  # FAL answers every submit with a 500
         checks=[{"metric": "breaker_opened", "equals": True},
                 {"metric": "rate_503", "phase": "during", "min": 0.1},
@@ -125,7 +125,7 @@ def test_a_run_time_ending_early_fails_the_gate_naming_the_fault_and_the_empty_p
                                                                                     stack_file: Path,
                                                                                     tmp_path: Path):
     scenario = write_scenario(
-        tmp_path, "cut_short", load={"rate_per_s": 4, "duration_s": 12, "drain_s": 8},
+        tmp_path, "cut_short", load={"rate_per_s": 4, "duration_s": 13, "drain_s": 8},
         faults=[{"at": 2, "for": 2, "fal": {"processing_time_s": 1.0}}, {"at": 6, "for": 2, "down": "fal"}],
         checks=[{"metric": "success_rate", "phase": "after", "settle_s": 2, "min": 0.7},
                 {"metric": "lost_generations", "max": 0}])

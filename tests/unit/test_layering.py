@@ -13,9 +13,10 @@ import chaos
 ROOT = Path(chaos.__file__).parent
 PIPELINE = ["stack", "scenarios", "run", "judge", "report", "soak", "suite", "lanes", "commands", "plugin", "mutants"]
 STANDALONE = {"emulators", "toxiproxy"}
-# The scenario format validates metric, claim and reason names against the judge's vocabulary and
-# toxic types against the Toxiproxy-compatible server's; `genchaos toxiproxy` starts that server.
-ALLOWED = {("scenarios", "chaos.judge.registry"), ("scenarios", "chaos.toxiproxy.toxics"),
+# The scenario format validates metric, claim and reason names against the judge's vocabulary, rate
+# bounds against the judge's statistics (can its phase ever decide it?) and toxic types against the
+# Toxiproxy-compatible server's; `genchaos toxiproxy` starts that server.
+ALLOWED = {("scenarios", "chaos.judge.registry"), ("scenarios", "chaos.judge.stats"), ("scenarios", "chaos.toxiproxy.toxics"),
            ("commands", "chaos.toxiproxy")}
 
 

@@ -12,7 +12,7 @@ from chaos.run.observations import BreakerSample, FaultWindow, Observation, Requ
 from chaos.scenarios.model import Scenario
 
 SCENARIO = Scenario.model_validate({
-    "name": "fal_down", "description": "d", "load": {"rate_per_s": 10, "duration_s": 6},
+    "name": "fal_down", "description": "d", "load": {"rate_per_s": 20, "duration_s": 6},
     "faults": [{"at": 2, "for": 2, "down": "fal"}],
     "checks": [{"metric": "success_rate", "phase": "before", "min": 0.8},
                {"metric": "breaker_opened", "equals": True}]})

@@ -25,7 +25,7 @@ load: {rate_per_s: 10, duration_s: 6}
 faults:
   - {at: 2, for: 1, down: fal}
 checks:
-  - {metric: success_rate, phase: before, min: 0.9}
+  - {metric: success_rate, phase: before, min: 0.7}
 """
 
 
@@ -57,6 +57,9 @@ def test_a_valid_file_loads_with_fault_timeline_and_scoped_checks(tmp_path):
 @pytest.mark.parametrize("change, field", [
     (("rate_per_s: 10", "rate_per_s: -2"), "load.rate_per_s"),
     (("rate_per_s: 10", "rate_per_s: 3"), "checks.0 (success_rate[before]): the load sends about 3 requests"),
+    # 10 requests before the fault can never show a 95% success rate, even if every one succeeds
+    (("min: 0.7", "min: 0.95"), "checks.0 (success_rate[before]): the load sends about 10 requests in phase "
+                                "'before', but its bound can hold only on 73 or more"),
     (("down: fal", "down: redis"), "faults[0].down"),
     (("metric: success_rate", "metric: happiness"), "checks[0]"),
     (("down: fal", "down: fal, toxic: {proxy: fal, type: latency}"), "faults[0]"),
@@ -71,7 +74,7 @@ def test_a_bad_file_names_the_file_and_the_field(tmp_path, change, field):
 
 
 def test_run_metrics_cannot_be_scoped_to_a_phase(tmp_path):
-    path = write(tmp_path, VALID.replace("metric: success_rate, phase: before, min: 0.9",
+    path = write(tmp_path, VALID.replace("metric: success_rate, phase: before, min: 0.7",
                                          "metric: recovery_s, phase: after, max: 3"))
     with pytest.raises(ScenarioError, match="whole run"):
         load_scenario(path)
@@ -98,7 +101,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def test_run_exits_2_naming_file_and_field_for_a_bad_scenario_file(tmp_path, capsys):
-    path = write(tmp_path, VALID.replace("min: 0.9", "min: lots"))
+    path = write(tmp_path, VALID.replace("min: 0.7", "min: lots"))
     args = parse(["run", "--scenario-file", str(path), "--out", str(tmp_path / "out")])
     assert args.handler(args) == 2
     err = capsys.readouterr().err

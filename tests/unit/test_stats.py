@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from chaos.judge.stats import Status, judge_rate, wilson_interval, worst
+from chaos.judge.stats import Status, judge_rate, smallest_deciding_sample, wilson_interval, worst
 
 
 @pytest.mark.parametrize(("successes", "n", "low", "high"), [
@@ -101,3 +101,14 @@ def test_a_verdict_describes_its_rate_sample_and_interval():
 ])
 def test_worst_lets_not_held_beat_inconclusive_beat_held(statuses, expected):
     assert worst(statuses) is expected
+
+
+def test_the_smallest_deciding_sample_is_where_a_perfect_outcome_first_holds():
+    assert smallest_deciding_sample(0.7, None) == 9
+    assert judge_rate(9, 9, minimum=0.7).status is Status.HELD
+    assert judge_rate(8, 8, minimum=0.7).status is Status.INCONCLUSIVE
+    assert smallest_deciding_sample(None, 0.05) == 73
+    assert judge_rate(0, 73, maximum=0.05).status is Status.HELD
+    assert judge_rate(0, 72, maximum=0.05).status is Status.INCONCLUSIVE
+    assert smallest_deciding_sample(1.0, None) == 1  # "every one" is judged on counts
+    assert smallest_deciding_sample(0.2, 0.8) is None

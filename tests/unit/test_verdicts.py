@@ -32,6 +32,7 @@ def scenario(checks: list[dict], faults: list[dict] | None = None, **extra) -> S
                                     "faults": faults or [], "checks": checks, **extra})
 
 
+LOAD_FOR_99_PERCENT = {"rate_per_s": 40, "duration_s": 10}  # a 99% bound can hold only on 381 requests or more
 FAST_TIMINGS = {"breaker_failure_threshold": 5.0, "breaker_recovery_timeout_s": 2.0, "retry_attempts": 3.0,
                 "retry_base_delay_s": 0.2,
                 "fal_attempt_timeout_s": 3.0}
@@ -93,7 +94,9 @@ def test_a_fault_with_no_visible_effect_makes_the_run_invalid_not_a_pass():
 
 
 def test_too_few_requests_in_a_phase_are_inconclusive_never_held():
-    s = scenario([{"metric": "success_rate", "phase": "before", "min": 0.8}], DOWN)
+    # the load promises about 20 requests before the fault (enough for a bound of 0.8); only 6 came
+    s = scenario([{"metric": "success_rate", "phase": "before", "min": 0.8}], DOWN,
+                 load={"rate_per_s": 20, "duration_s": 10})
     few = [ok(t / 4) for t in range(6)] + [refused(2 + t / 4) for t in range(12)]
     result = judge(s, observation(few))
     check = checks_of(result)["success_rate[before]"]
@@ -190,7 +193,7 @@ def test_a_sliding_window_catches_a_dip_the_average_hides():
 
 
 def test_checks_can_be_limited_to_one_profile():
-    s = scenario([{"metric": "success_rate", "min": 0.99, "profiles": ["hardened"]}])
+    s = scenario([{"metric": "success_rate", "min": 0.99, "profiles": ["hardened"]}], load=LOAD_FOR_99_PERCENT)
     bad = observation([refused(1.0)], windows=(), profile="as_written")
     assert judge(s, bad).checks == []
 
@@ -253,7 +256,7 @@ def test_steady_state_and_auth_claims():
 
 
 def test_overall_verdict_only_looks_at_gated_profiles():
-    s = scenario([{"metric": "success_rate", "min": 0.99}])
+    s = scenario([{"metric": "success_rate", "min": 0.99}], load=LOAD_FOR_99_PERCENT)
     passing = judge(s, observation([ok(1 + t / 10) for t in range(400)], windows=()))
     failing = judge(s, observation([refused(1 + t / 10) for t in range(5)], windows=(), profile="as_written"))
     assert overall_verdict([passing, failing], ["hardened"]) == "pass"
