@@ -10,15 +10,17 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
-from chaos.soak.growth import MB, GrowthBounds, judge_growth
+from chaos.soak.growth import DESCRIPTORS_PER_CONNECTION, MB, GrowthBounds, judge_growth
 from chaos.soak.kills import Kill
 from chaos.soak.ledger import Row, account
 from chaos.soak.resources import ResourceSample, measure
 from chaos.soak.verdict import checks, held
 from tests.reliability.observe import wait_for
+from tests.toxiproxy.toxiproxy_support import Upstream, connect, create_proxy, recv_exactly
 
 T0 = 1_000_000.0
 
@@ -159,6 +161,49 @@ def test_a_server_gaining_backends_is_not_growth_but_backends_leaking_descriptor
     leaking = postgres([26 + 5 * i for i in range(20)], [8] * 20)
     fds = next(g for g in judge_growth(leaking, GrowthBounds()) if g.metric == "open_fds_per_process")
     assert fds.held is False and fds.final > fds.limit
+
+
+def test_descriptors_that_grow_with_connections_are_no_leak_but_descriptors_without_them_are():
+    """The reads a one-minute soak met in CI: the proxy relayed 6 more of the service's pooled
+    connections at the end (18 -> 30 sockets), so it held 107 -> 167 descriptors. The same descriptors
+    with its connections flat are a leak."""
+    def proxy(fds: list[int], connections: list[int]) -> list[ResourceSample]:
+        return [ResourceSample(i, "toxiproxy", 5, 18 * MB, f, c, 1)
+                for i, (f, c) in enumerate(zip(fds, connections, strict=True))]
+
+    more_connections = proxy([107] * 10 + [167] * 10, [18] * 10 + [30] * 10)
+    assert all(g.held for g in judge_growth(more_connections, GrowthBounds()))
+    leaking = proxy([107] * 10 + [167] * 10, [18] * 20)
+    fds = next(g for g in judge_growth(leaking, GrowthBounds()) if g.metric == "open_fds_per_process")
+    assert fds.held is False and (fds.final, fds.limit) == (167, 157)
+    fewer_connections = proxy([107] * 10 + [167] * 10, [30] * 10 + [18] * 10)
+    assert not all(g.held for g in judge_growth(fewer_connections, GrowthBounds()))
+
+
+def test_the_proxy_holds_no_more_descriptors_per_relayed_socket_than_the_bound_allows():
+    """DESCRIPTORS_PER_CONNECTION must cover what the Toxiproxy-compatible server really holds, measured
+    the way the soak measures it: relaying 20 connections adds 40 sockets and at most 5 fds each."""
+    server = subprocess.Popen([sys.executable, "-m", "chaos.toxiproxy", "--port", "0"], stdout=subprocess.PIPE,
+                              text=True)
+    upstream = Upstream(echo=True)
+    api = httpx.Client(base_url=f"http://127.0.0.1:{json.loads(server.stdout.readline())['port']}")
+    clients: list = []
+    try:
+        listen = create_proxy(api, "echo", upstream.address)["listen"]
+        before = measure("toxiproxy", server.pid, started_at=time.time())
+        for _ in range(20):
+            clients.append(connect(listen))
+            clients[-1].sendall(b"ping")
+            assert recv_exactly(clients[-1], 4) == b"ping"
+        after = measure("toxiproxy", server.pid, started_at=time.time())
+    finally:
+        for client in [*clients, api]:
+            client.close()
+        upstream.close()
+        server.terminate()
+        server.wait(10)
+    assert after.connections - before.connections == 40
+    assert 40 < after.open_fds - before.open_fds <= DESCRIPTORS_PER_CONNECTION * 40
 
 
 def test_growth_judged_only_over_short_lifetimes_does_not_hold():
