@@ -36,16 +36,10 @@ def _result(check: Check, status: Status, observed: Any, n: int | None = None,
                        list(rate.interval) if rate else None, rate.n_needed if rate else None)
 
 
-def _bounds(check: Check) -> tuple[float | None, float | None]:
-    if check.equals is not None:
-        return float(check.equals), float(check.equals)
-    return check.min, check.max
-
-
 def _judge_records(check: Check, records: list[RequestRecord]) -> tuple[Status, Any, RateVerdict | None]:
     if check.metric in RATE_METRICS:
         part, whole = rate_counts(records)[check.metric]
-        verdict = judge_rate(part, whole, *_bounds(check))
+        verdict = judge_rate(part, whole, *check.bounds)
         status = verdict.status if whole >= check.min_requests else Status.INCONCLUSIVE
         return status, verdict.describe(), verdict
     observed = request_metrics(records)[check.metric]

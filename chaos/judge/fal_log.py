@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,13 +22,14 @@ MIN_FIRST_DELAY_SHARE = 0.25  # full jitter over the base delay averages half of
 
 
 def submits(obs: Observation) -> list[dict[str, Any]]:
+    """FAL's submit requests in the order they arrived: what the analyses below read."""
     return sorted((e for e in obs.fal_log if e.get("kind") == "submit"), key=lambda e: e["t"])
 
 
-def submissions_by_generation(obs: Observation) -> dict[str, list[dict[str, Any]]]:
-    """FAL submit requests grouped by the generation they served, oldest first."""
+def submissions_by_generation(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """FAL submit requests (``submits``) grouped by the generation they served, oldest first."""
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for entry in submits(obs):
+    for entry in entries:
         if entry.get("generation_id"):
             grouped[entry["generation_id"]].append(entry)
     return grouped
@@ -110,11 +111,16 @@ def _rate_crossed(entries: list[dict[str, Any]], window_s: float, threshold: flo
     """The first submit by which FAL's answers over the trailing ``window_s`` numbered at least
     ``min_calls`` with a failed share of at least ``threshold``; None if FAL went quiet (the breaker
     opened on another rule, or the load stopped) or the log ended before that."""
+    window: deque[tuple[float, bool]] = deque()  # (time, failed) of each answer in the trailing window
+    failed = 0
     for index, entry in enumerate(entries):
         if index and entry["t"] - entries[index - 1]["t"] >= quiet_s:
             return None
-        window = [e for e in entries[:index + 1] if e["t"] > entry["t"] - window_s]
-        if len(window) >= min_calls and sum(map(_failed, window)) >= threshold * len(window):
+        window.append((entry["t"], _failed(entry)))
+        failed += window[-1][1]
+        while window[0][0] <= entry["t"] - window_s:
+            failed -= window.popleft()[1]
+        if len(window) >= min_calls and failed >= threshold * len(window):
             return index
     return None
 
@@ -224,9 +230,10 @@ def stuck_jobs(obs: Observation) -> list[StuckJob]:
     for entry in obs.fal_log:
         if entry.get("request_id"):
             by_request[entry["request_id"]].append(entry)
-    by_generation = submissions_by_generation(obs)
+    entries = submits(obs)
+    by_generation = submissions_by_generation(entries)
     jobs = []
-    for entry in submits(obs):
+    for entry in entries:
         request_id, t = entry.get("request_id"), entry["t"]
         created = 200 <= int(entry.get("status") or 0) < 300
         if not (created and request_id and any(s <= t < e for s, e in stuck_windows)):

@@ -178,7 +178,8 @@ def run_metrics(obs: Observation) -> dict[str, Any]:
                           operation="submit")
     rejected = counter_sum(obs.service_counters, "genchaos_upstream_attempts_total", dependency="fal",
                            operation="submit", outcome="rejected")
-    by_generation = fal_log.submissions_by_generation(obs)
+    fal_submits = fal_log.submits(obs)
+    by_generation = fal_log.submissions_by_generation(fal_submits)
     jobs_created = [sum(200 <= int(e.get("status") or 0) < 300 for e in entries) for entries in by_generation.values()]
     timings = obs.timings
     half_opened = half_open_seen or counter_sum(obs.service_counters, "genchaos_breaker_transitions_total",
@@ -194,8 +195,8 @@ def run_metrics(obs: Observation) -> dict[str, Any]:
         "failures_in_burst": breaker.failures_in_burst,
         "breaker_opened_at_threshold": breaker.opened_at_threshold(timings.get("breaker_failure_threshold", 5),
                                                                    timings.get("worker_concurrency", 4)),
-        "breaker_opened_on_failure_rate": _opened_on_failure_rate(obs, window),
-        **_retry_budget(obs, by_generation),
+        "breaker_opened_on_failure_rate": _opened_on_failure_rate(obs, fal_submits, window),
+        **_retry_budget(obs, fal_submits, by_generation),
         "breaker_half_opened": half_opened,
         "open_to_probe_s": breaker.open_to_probe_s(),
         "breaker_probed_after_window": breaker.probed_after_window(window, _arrival_gap_s(obs)),
@@ -203,7 +204,7 @@ def run_metrics(obs: Observation) -> dict[str, Any]:
         "recovery_s": _recovery(obs, opened, closed_after),
         "misattributed_503": misattributed_503(obs),
         "upstream_attempts_per_generation": (submits - rejected) / generations if generations else None,
-        "fal_submissions_per_generation": len(fal_log.submits(obs)) / generations if generations else None,
+        "fal_submissions_per_generation": len(fal_submits) / generations if generations else None,
         "max_fal_submissions_per_generation": max((len(v) for v in by_generation.values()), default=0),
         "duplicate_fal_jobs": sum(n - 1 for n in jobs_created if n > 1),
         "retry_gaps_s": gaps,
@@ -236,7 +237,8 @@ def _unexplained_key_failures(obs: Observation) -> int:
                for r in obs.requests)
 
 
-def _opened_on_failure_rate(obs: Observation, recovery_window_s: float) -> bool | None:
+def _opened_on_failure_rate(obs: Observation, fal_submits: list[dict[str, Any]],
+                            recovery_window_s: float) -> bool | None:
     """The failure-rate rule judged from FAL's log against the rule the service publishes in /readyz
     (the report's profile publishes it too but counts consecutive failures only, so a scenario checks
     this on the hardened profile); None from a service that publishes no such rule."""
@@ -245,7 +247,7 @@ def _opened_on_failure_rate(obs: Observation, recovery_window_s: float) -> bool 
         return None
     load_ended = max((r.t for r in obs.requests), default=0.0)
     return fal_log.opened_on_failure_rate(
-        fal_log.submits(obs), timings["breaker_window_s"], timings["breaker_failure_rate_threshold"],
+        fal_submits, timings["breaker_window_s"], timings["breaker_failure_rate_threshold"],
         int(timings["breaker_min_calls_in_window"]), recovery_window_s / 2, int(timings.get("worker_concurrency", 4)),
         load_ended)
 
@@ -253,7 +255,8 @@ def _opened_on_failure_rate(obs: Observation, recovery_window_s: float) -> bool 
 BUDGETED_CALLS_AFTER_FAL = 3  # a generation's download, upload and signed URL: each a first attempt
 
 
-def _retry_budget(obs: Observation, by_generation: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+def _retry_budget(obs: Observation, fal_submits: list[dict[str, Any]],
+                  by_generation: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """The retries FAL saw (submits after a generation's first) against what the published retry
     budget allows. Every generation that reached FAL made a first attempt, and one that FAL took a job
     for at most three more (its download, upload and signed URL spend from the same budget), so the
@@ -265,7 +268,7 @@ def _retry_budget(obs: Observation, by_generation: dict[str, list[dict[str, Any]
         return {"fal_retries": retries, "retry_allowance": None, "retries_within_budget": None}
     taken = sum(any(200 <= int(e.get("status") or 0) < 300 for e in entries) for entries in by_generation.values())
     allowance = fal_log.retry_allowance(
-        fal_log.submits(obs), len(by_generation) + BUDGETED_CALLS_AFTER_FAL * taken,
+        fal_submits, len(by_generation) + BUDGETED_CALLS_AFTER_FAL * taken,
         timings["retry_budget_ratio"], timings["retry_budget_min_per_s"], timings["retry_budget_ttl_s"])
     return {"fal_retries": retries, "retry_allowance": round(allowance, 1), "retries_within_budget": retries <= allowance}
 

@@ -198,6 +198,13 @@ class Check(_Strict):
             parts.append(f"<= {self.max:g}")
         return " and ".join(parts)
 
+    @property
+    def bounds(self) -> tuple[float | None, float | None]:
+        """(lowest, highest) accepted value; ``equals`` is both."""
+        if self.equals is not None:
+            return float(self.equals), float(self.equals)
+        return self.min, self.max
+
     def holds(self, observed: float | bool | None) -> bool:
         """Whether an observed value satisfies the bound; an unmeasured value (None) never does."""
         if observed is None:
@@ -242,8 +249,7 @@ class Scenario(_Strict):
                 raise ValueError(f"checks.{index} ({check.label}): the load sends about {expected:.0f} requests "
                                  f"in phase {check.phase!r}, fewer than its min_requests {check.min_requests}; "
                                  "lengthen the phase or raise the load")
-            bounds = (check.equals, check.equals) if check.equals is not None else (check.min, check.max)
-            needed = smallest_deciding_sample(*bounds) if check.metric in RATE_METRICS else None
+            needed = smallest_deciding_sample(*check.bounds) if check.metric in RATE_METRICS else None
             if expected is not None and needed is not None and expected < needed:
                 raise ValueError(f"checks.{index} ({check.label}): the load sends about {expected:.0f} requests "
                                  f"in phase {check.phase!r}, but its bound can hold only on {needed} or more, even "

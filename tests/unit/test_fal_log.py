@@ -14,6 +14,7 @@ from chaos.judge.fal_log import (
     retry_gaps,
     stuck_jobs,
     submissions_by_generation,
+    submits,
     unabandoned,
 )
 from chaos.judge.measures import run_metrics
@@ -288,20 +289,20 @@ def test_retry_gaps_average_the_nth_pause_over_generations():
     log = [submit(0.0, 500, None, "a"), submit(1.0, 500, None, "a"), submit(3.0, 200, "ra", "a"),
            submit(10.0, 500, None, "b"), submit(12.0, 200, "rb", "b"),
            submit(20.0, 200, "rc", "c"), submit(21.0, 200, "r-none", None)]
-    by_generation = submissions_by_generation(observation(fal_log=log))
+    by_generation = submissions_by_generation(submits(observation(fal_log=log)))
     assert sorted(by_generation) == ["a", "b", "c"]
     assert retry_gaps(by_generation) == [pytest.approx(1.5), pytest.approx(2.0)]
 
 
 def test_retry_gaps_follow_arrival_time_not_log_order():
     log = [submit(3.0, 200, "ra", "a"), submit(0.0, 500, None, "a"), submit(1.0, 500, None, "a")]
-    assert retry_gaps(submissions_by_generation(observation(fal_log=log))) == [pytest.approx(1.0),
+    assert retry_gaps(submissions_by_generation(submits(observation(fal_log=log)))) == [pytest.approx(1.0),
                                                                                 pytest.approx(2.0)]
 
 
 def test_no_retries_means_no_gaps():
     log = [submit(0.0, 200, "ra", "a"), submit(1.0, 200, "rb", "b")]
-    assert retry_gaps(submissions_by_generation(observation(fal_log=log))) == []
+    assert retry_gaps(submissions_by_generation(submits(observation(fal_log=log)))) == []
 
 
 def test_faulted_calls_count_injected_errors_of_every_kind_of_call():
