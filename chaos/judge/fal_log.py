@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import statistics
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ PROBE_SLACK_S = 1.0  # after the window: the next POST must arrive, be admitted 
 STUCK_SLACK_S = 1.0  # a poll in flight at the timeout, plus the worker's own cadence
 EXPONENTIAL_RATIO = 1.35  # second retry delay over the first: ~2 for doubling (less with jitter), 1 for fixed
 MIN_FIRST_DELAY_SHARE = 0.25  # full jitter over the base delay averages half of it
+MIN_SPREAD_SAMPLES = 10  # first retry delays needed to say how much they spread
 
 
 def submits(obs: Observation) -> list[dict[str, Any]]:
@@ -50,6 +52,17 @@ def retry_gaps(by_generation: dict[str, list[dict[str, Any]]]) -> list[float]:
         for index, (earlier, later) in enumerate(itertools.pairwise(sorted(e["t"] for e in entries))):
             gaps[index].append(later - earlier)
     return [sum(gaps[i]) / len(gaps[i]) for i in range(len(gaps))]
+
+
+def retry_delay_spread(by_generation: dict[str, list[dict[str, Any]]]) -> float | None:
+    """How much the delays before generations' first retry differ, as FAL saw them: their standard
+    deviation over their mean (about 0.58 for full jitter, uniform below the base delay; near 0 when
+    every generation waits the same, so generations that failed together retry together). None with
+    fewer than MIN_SPREAD_SAMPLES delays."""
+    delays = [entries[1]["t"] - entries[0]["t"] for entries in by_generation.values() if len(entries) > 1]
+    if len(delays) < MIN_SPREAD_SAMPLES or statistics.fmean(delays) <= 0:
+        return None
+    return round(statistics.pstdev(delays) / statistics.fmean(delays), 3)
 
 
 def retry_allowance(entries: list[dict[str, Any]], first_attempts: int, ratio: float, reserve_per_s: float,

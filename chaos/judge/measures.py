@@ -209,6 +209,8 @@ def run_metrics(obs: Observation) -> dict[str, Any]:
         "duplicate_fal_jobs": sum(n - 1 for n in jobs_created if n > 1),
         "retry_gaps_s": gaps,
         "backoff_grows": fal_log.backoff_grows(gaps, timings.get("retry_base_delay_s", 5.0)),
+        "retry_delay_spread": fal_log.retry_delay_spread(by_generation),
+        "live_checks_per_request": _live_checks_per_request(obs),
         "probe_calls": breaker.probe_calls,
         "probes_within_limit": None if breaker.probe_calls is None
         else breaker.probe_calls <= timings.get("breaker_half_open_max_calls", 1),
@@ -271,6 +273,25 @@ def _retry_budget(obs: Observation, fal_submits: list[dict[str, Any]],
         fal_submits, len(by_generation) + BUDGETED_CALLS_AFTER_FAL * taken,
         timings["retry_budget_ratio"], timings["retry_budget_min_per_s"], timings["retry_budget_ttl_s"])
     return {"fal_retries": retries, "retry_allowance": round(allowance, 1), "retries_within_budget": retries <= allowance}
+
+
+def _live_checks_per_request(obs: Observation) -> float | None:
+    """Storage health reads (GET of the bucket) the storage emulator saw during the load beyond the
+    health monitor's own, one per published ``health_refresh_interval_s``, per request sent: about 1
+    from a service that checks its dependencies live on every request, about 0 from one that serves
+    them from its cache. Each service process runs its own monitor, so this reads one process's
+    stack (the embedded one). None without requests or a published interval."""
+    interval = obs.timings.get("health_refresh_interval_s")
+    if not obs.requests or not interval:
+        return None
+    reads = sum(_is_bucket_read(e) and 0 <= e["t"] <= obs.duration_s for e in obs.storage_log)
+    return round(max(0.0, reads - obs.duration_s / interval) / len(obs.requests), 2)
+
+
+def _is_bucket_read(entry: dict[str, Any]) -> bool:
+    """GET /storage/v1/bucket/{id}: how the service checks storage (supabase's get_bucket)."""
+    path = entry.get("path", "").rstrip("/").rsplit("/", 2)
+    return entry.get("method") == "GET" and entry.get("kind") == "bucket" and len(path) == 3 and path[1] == "bucket"
 
 
 def _arrival_gap_s(obs: Observation) -> float:

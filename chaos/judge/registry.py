@@ -78,6 +78,12 @@ METRICS: dict[str, Metric] = _declare(
     Metric("retries_within_budget", "run", "flag", "FAL saw no more retries than the retry budget allows"),
     Metric("backoff_grows", "run", "flag",
            "FAL saw jittered exponential backoff: a first delay of at least a quarter of the base, then x1.35"),
+    Metric("retry_delay_spread", "run", "ratio",
+           "how much generations' first retry delays differ as FAL saw them (standard deviation / mean): "
+           "~0.58 for full jitter, ~0 when they all retry in step"),
+    Metric("live_checks_per_request", "run", "ratio",
+           "storage health reads during the load beyond one per published health interval, per request: "
+           "~1 when every request checks its dependencies live, ~0 when health is cached"),
     Metric("forged_tokens_accepted", "run", "count",
            "forged or stale tokens (expired, wrong audience, issuer, secret, role, subject) not refused"),
     Metric("fal_faulted_calls", "run", "count", "FAL calls answered with an injected error (429, 5xx)"),

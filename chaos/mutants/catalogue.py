@@ -80,6 +80,14 @@ DEFECTS: tuple[Defect, ...] = (
         scenarios=("retry_backoff",),
     ),
     Defect(
+        name="retry_jitter_dropped",
+        breaks="hardened retries back off exponentially without jitter: generations that failed together retry in step",
+        file="retry.py",
+        old="return self._rng.uniform(0, super().__call__(retry_state))",
+        new="return super().__call__(retry_state)",
+        scenarios=("retry_backoff",),
+    ),
+    Defect(
         name="extra_attempt",
         breaks="one attempt more than configured: 4 FAL submits per failing generation instead of 3",
         file="retry.py",
@@ -112,6 +120,17 @@ DEFECTS: tuple[Defect, ...] = (
         old="settings.max_unfinished_per_user))",
         new="None))",
         scenarios=("fair_share",),
+    ),
+    Defect(
+        name="health_checked_per_request",
+        breaks="the hardened profile checks its dependencies live on every request instead of reading its health cache",
+        file="resilience.py",
+        old="""        for dependency in ("database", "storage", "fal"):
+            if not self.deps.health.is_up(dependency):""",
+        new="""        await self.deps.health.refresh()
+        for dependency in ("database", "storage", "fal"):
+            if not self.deps.health.is_up(dependency):""",
+        scenarios=("baseline",),
     ),
     # --- timeouts ----------------------------------------------------------------------------
     Defect(

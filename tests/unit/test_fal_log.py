@@ -11,6 +11,7 @@ from chaos.judge.fal_log import (
     faulted_calls,
     opened_on_failure_rate,
     retry_allowance,
+    retry_delay_spread,
     retry_gaps,
     stuck_jobs,
     submissions_by_generation,
@@ -359,3 +360,17 @@ def test_a_successful_probe_says_nothing_about_the_limit():
 ])
 def test_backoff_must_be_a_real_delay_that_grows(gaps, grows):
     assert backoff_grows(gaps, base_delay_s=1.0) is grows
+
+
+def first_retries(delays: list[float]) -> dict[str, list[dict]]:
+    """Generations each failing once at t=1 and retried after its delay, grouped as FAL saw them."""
+    log = [entry for n, delay in enumerate(delays)
+           for entry in (submit(1.0, 500, None, f"g{n}"), submit(1.0 + delay, 500, None, f"g{n}"))]
+    return submissions_by_generation(submits(observation(fal_log=log)))
+
+
+def test_jittered_retry_delays_spread_and_retries_in_step_do_not():
+    jittered = retry_delay_spread(first_retries([0.05 + 0.1 * i for i in range(10)]))  # spread below 1 s
+    in_step = retry_delay_spread(first_retries([1.0 + 0.01 * (i % 3) for i in range(10)]))  # 1 s, scheduling noise
+    assert jittered == pytest.approx(0.57, abs=0.01) and in_step < 0.01
+    assert retry_delay_spread(first_retries([0.1 * i + 0.05 for i in range(9)])) is None  # too few to say
