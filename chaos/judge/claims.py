@@ -135,13 +135,16 @@ def specific_503s(results: list[ScenarioResult]) -> Verdict:
     if not seen:
         return None, "no 503 was returned"
     missing = sum(r.metrics.get("missing_retry_after") or 0 for r in results)
+    out_of_range = sum(r.metrics.get("retry_after_out_of_range") or 0 for r in results)
     wrong = sum(r.metrics.get("wrong_503_detail") or 0 for r in results)
     misattributed = sum(r.metrics.get("misattributed_503") or 0 for r in results)
     examples = [f"{r.name}: {e}" for r in results for e in r.metrics.get("misattributed_503_examples") or []][:3]
-    held = missing == 0 and wrong == 0 and misattributed == 0
+    held = missing == 0 and out_of_range == 0 and wrong == 0 and misattributed == 0
     return (Status.HELD if held else Status.NOT_HELD), (
         f"{seen} 503s: {misattributed} not naming the dependency the harness broke, {missing} without a "
-        f"whole-seconds Retry-After, {wrong} without the exact sentence of their reason"
+        f"whole-seconds Retry-After"
+        + (f", {out_of_range} with a Retry-After outside the waits the service publishes" if out_of_range else "")
+        + f", {wrong} without the exact sentence of their reason"
         + (f" (e.g. {'; '.join(examples)})" if examples else ""))
 
 

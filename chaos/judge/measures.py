@@ -203,6 +203,7 @@ def run_metrics(obs: Observation) -> dict[str, Any]:
         "open_duration_s": None if opened is None or left_open is None else left_open - opened,
         "recovery_s": _recovery(obs, opened, closed_after),
         "misattributed_503": misattributed_503(obs),
+        "retry_after_out_of_range": _retry_after_out_of_range(obs),
         "upstream_attempts_per_generation": (submits - rejected) / generations if generations else None,
         "fal_submissions_per_generation": len(fal_submits) / generations if generations else None,
         "max_fal_submissions_per_generation": max((len(v) for v in by_generation.values()), default=0),
@@ -286,6 +287,20 @@ def _live_checks_per_request(obs: Observation) -> float | None:
         return None
     reads = sum(_is_bucket_read(e) and 0 <= e["t"] <= obs.duration_s for e in obs.storage_log)
     return round(max(0.0, reads - obs.duration_s / interval) / len(obs.requests), 2)
+
+
+def _retry_after_out_of_range(obs: Observation) -> int | None:
+    """503s whose whole-seconds Retry-After asks for less than a second (a client retries at once, into
+    the outage) or for longer than any wait the service publishes: its own retry-after for an outage,
+    or the time an open breaker waits before probing (a value in the wrong unit shows here). None
+    without the published timings."""
+    timings = obs.timings
+    if not {"unavailable_retry_after_s", "breaker_recovery_timeout_s"} <= timings.keys():
+        return None
+    longest = math.ceil(max(timings["unavailable_retry_after_s"], timings["breaker_recovery_timeout_s"]))
+    values = [int(r.retry_after) for r in obs.requests
+              if r.status == 503 and r.retry_after is not None and r.retry_after.strip().isdigit()]
+    return sum(not 1 <= value <= longest for value in values)
 
 
 def _is_bucket_read(entry: dict[str, Any]) -> bool:

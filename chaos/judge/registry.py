@@ -51,6 +51,9 @@ METRICS: dict[str, Metric] = _declare(
     # The whole run.
     Metric("misattributed_503", "run", "count",
            "503s that do not name the dependency the harness broke (reason header or sentence)"),
+    Metric("retry_after_out_of_range", "run", "count",
+           "503s whose Retry-After is under 1 s or longer than any wait the service publishes "
+           "(its outage retry-after, its breaker's recovery window)"),
     Metric("breaker_opened", "run", "flag", "a breaker was seen open"),
     Metric("time_to_open_s", "run", "seconds", "first fault start to the breaker seen open"),
     Metric("failures_to_open", "run", "count",

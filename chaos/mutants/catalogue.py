@@ -177,6 +177,14 @@ DEFECTS: tuple[Defect, ...] = (
              '        return headers\n'),
         scenarios=("db_down", "fal_down", "storage_down"),
     ),
+    Defect(
+        name="retry_after_in_milliseconds",
+        breaks="503s give Retry-After in milliseconds: clients are told to stay away a thousand times too long",
+        file="errors.py",
+        old='        return {"Retry-After": str(max(1, math.ceil(self.retry_after_s))), REASON_HEADER: self.reason.value}\n',
+        new='        return {"Retry-After": str(max(1, math.ceil(self.retry_after_s * 1000))), REASON_HEADER: self.reason.value}\n',
+        scenarios=("db_down", "fal_http_500"),
+    ),
     # --- results -----------------------------------------------------------------------------
     Defect(
         name="image_url_dropped",

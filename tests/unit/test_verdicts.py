@@ -34,7 +34,7 @@ def scenario(checks: list[dict], faults: list[dict] | None = None, **extra) -> S
 
 LOAD_FOR_99_PERCENT = {"rate_per_s": 40, "duration_s": 10}  # a 99% bound can hold only on 381 requests or more
 FAST_TIMINGS = {"breaker_failure_threshold": 5.0, "breaker_recovery_timeout_s": 2.0, "retry_attempts": 3.0,
-                "retry_base_delay_s": 0.2,
+                "retry_base_delay_s": 0.2, "unavailable_retry_after_s": 1.0,
                 "fal_attempt_timeout_s": 3.0}
 
 
@@ -163,6 +163,21 @@ def test_a_503_without_retry_after_or_sentence_fails_checks_and_claim():
     assert found["wrong_503_detail"].observed == 1 and not found["wrong_503_detail"].passed
     claim = next(c for c in audit([result]) if c.key == "specific_503s")
     assert not claim.held and "1 without a whole-seconds Retry-After" in claim.evidence
+
+
+@pytest.mark.parametrize("retry_after, out_of_range", [
+    ("1", 0), ("2", 0),  # the outage's own retry-after; an open breaker's remaining window
+    ("0", 1),            # retry at once, into the outage
+    ("3", 1),            # longer than any published wait (a 2 s window, 1 s for an outage)
+    ("1000", 1),         # milliseconds
+])
+def test_a_retry_after_outside_the_published_waits_fails_check_and_claim(retry_after, out_of_range):
+    requests = [ok(0.5), refused(2.5, retry_after=retry_after), *[ok(6 + t / 10) for t in range(5)]]
+    result = judge(scenario([{"metric": "retry_after_out_of_range", "max": 0}], DOWN), observation(requests))
+    assert checks_of(result)["retry_after_out_of_range"].observed == out_of_range
+    claim = next(c for c in audit([result]) if c.key == "specific_503s")
+    assert bool(claim.held) is (out_of_range == 0), claim.evidence
+    assert (f"{out_of_range} with a Retry-After outside" in claim.evidence) is bool(out_of_range)
 
 
 def test_a_generation_never_terminal_counts_as_lost():
