@@ -281,11 +281,12 @@ def _live_checks_per_request(obs: Observation) -> float | None:
     health monitor's own, one per published ``health_refresh_interval_s``, per request sent: about 1
     from a service that checks its dependencies live on every request, about 0 from one that serves
     them from its cache. Each service process runs its own monitor, so this reads one process's
-    stack (the embedded one). None without requests or a published interval."""
+    stack (the embedded one). None without requests or a published interval, and when the log shows
+    no read at all: the monitor reads on every interval, so the harness did not see storage's log."""
     interval = obs.timings.get("health_refresh_interval_s")
-    if not obs.requests or not interval:
-        return None
     reads = sum(_is_bucket_read(e) and 0 <= e["t"] <= obs.duration_s for e in obs.storage_log)
+    if not obs.requests or not interval or not reads:
+        return None
     return round(max(0.0, reads - obs.duration_s / interval) / len(obs.requests), 2)
 
 

@@ -39,6 +39,7 @@ def test_only_reads_of_the_bucket_during_the_load_count():
     assert live_checks(MONITOR + others) == 0.0
 
 
-def test_without_a_published_interval_or_requests_nothing_is_judged():
+def test_without_a_published_interval_requests_or_storage_log_nothing_is_judged():
     assert live_checks(MONITOR, interval_s=None) is None
     assert live_checks(MONITOR, requests=0) is None
+    assert live_checks([]) is None  # a stack whose storage log the harness cannot read
