@@ -11,13 +11,15 @@ the service could not know the request id to resume. A request the service store
 killed must be resumed, never submitted anew.
 
 One window no service can close is counted apart: FAL received the submit less than
-``IN_FLIGHT_S`` before the service was killed, so the service died before it could store the id it
-had not yet been given (FAL takes no idempotency key). Those are ``resubmitted_after_kill_mid_submit``.
+``IN_FLIGHT_S`` before the service was killed, and had not been asked about it yet (the service
+polls only a request it has stored), so the service died before it could store the id it had not yet
+been given (FAL takes no idempotency key). Those are ``resubmitted_after_kill_mid_submit``.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,10 +84,21 @@ def resubmission_explained(earlier: dict[str, Any], cancelled: set[str], forgott
             or _in_any(earlier["t"], fal_fault_windows))
 
 
+def _killed_before_storing(earlier: dict[str, Any], kills: list[tuple[float, str]], first_poll: float) -> bool:
+    """The service was killed within IN_FLIGHT_S after FAL got ``earlier`` and before FAL was asked about
+    it: a request the service polled was stored, and a stored request must be resumed."""
+    return any(target == "service" and earlier["t"] <= t <= earlier["t"] + IN_FLIGHT_S and t < first_poll
+               for t, target in kills)
+
+
 def count_submissions(ledger: Ledger, fal_log: list[dict[str, Any]], fal_fault_windows: list[tuple[float, float]],
                       kills: list[tuple[float, str]]) -> None:
     """Fill the submitted-twice figures from FAL's log; ``kills`` are (time, target), all times unix."""
     cancelled = {e["request_id"] for e in fal_log if e.get("kind") == "cancel" and e.get("request_id")}
+    first_poll: dict[str, float] = {}
+    for entry in fal_log:
+        if entry.get("kind") in ("status", "result") and entry.get("request_id"):
+            first_poll[entry["request_id"]] = min(entry["t"], first_poll.get(entry["request_id"], entry["t"]))
     forgotten = {e["request_id"] for e in fal_log
                  if e.get("kind") == "status" and int(e.get("status") or 0) == 404 and e.get("request_id")}
     by_generation: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -100,7 +113,7 @@ def count_submissions(ledger: Ledger, fal_log: list[dict[str, Any]], fal_fault_w
                 continue
             example = {"generation_id": generation_id, "first_request_id": earlier.get("request_id"),
                        "first_at": earlier["t"], "again_at": later["t"]}
-            if any(target == "service" and earlier["t"] <= t <= earlier["t"] + IN_FLIGHT_S for t, target in kills):
+            if _killed_before_storing(earlier, kills, first_poll.get(earlier.get("request_id"), math.inf)):
                 ledger.resubmitted_after_kill_mid_submit += 1
                 _example(ledger.examples, "resubmitted_after_kill_mid_submit", example)
                 continue

@@ -81,6 +81,17 @@ def test_documented_resubmissions_do_not_count_as_duplicates(log, fal_faults, ki
     assert verdict_of(ledger)["overall"] is True
 
 
+def test_a_request_polled_before_the_kill_was_stored_so_its_resubmission_counts_twice():
+    """The service polls only a request it stored: one FAL was asked about before the kill had to be resumed."""
+    polled = {"t": T0 + 1.1, "kind": "status", "request_id": "r1", "status": 200}
+    log = [submit("a", 1, request_id="r1"), polled, submit("a", 5)]
+    ledger = account(["a"], {"a": CLEAN_ROWS["a"]}, log, {"u/a.png"}, [], [(T0 + 1.2, "service")])
+    assert (ledger.submitted_twice, ledger.resubmitted_after_kill_mid_submit) == (1, 0)
+    polled_after_the_kill = [*log[:1], {**polled, "t": T0 + 1.3}, log[2]]
+    ledger = account(["a"], {"a": CLEAN_ROWS["a"]}, polled_after_the_kill, {"u/a.png"}, [], [(T0 + 1.2, "service")])
+    assert (ledger.submitted_twice, ledger.resubmitted_after_kill_mid_submit) == (0, 1)
+
+
 def test_an_orphaned_object_and_a_missing_one_fail_the_verdict():
     ledger = account(["a", "b"], CLEAN_ROWS, [], {"u/b.png"}, [], [])
     assert (ledger.orphaned_objects, ledger.missing_objects) == (1, 1)
