@@ -20,6 +20,7 @@ from chaos.run.observations import BreakerSample
 from chaos.run.sampler import BreakerSampler, published_timings, scrape_counters
 from chaos.stack.embedded import StackInfo
 from chaos.stack.faults import FalEmulatorControl, FaultError
+from chaos.stack.keepalive import pool_limits
 from chaos.stack.processes import StackError
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class ServiceObserver:
 
     async def _watch(self) -> None:
         self._stop = asyncio.Event()
-        async with httpx.AsyncClient(base_url=self._service_url) as client:
+        async with httpx.AsyncClient(base_url=self._service_url, limits=pool_limits()) as client:
             try:
                 baseline = await scrape_counters(client)
             except httpx.HTTPError as exc:

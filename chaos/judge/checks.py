@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chaos.judge.measures import phase_records, rate_counts, request_metrics, windows_of
+from chaos.judge.measures import phase_records, rate_counts, request_metrics, server_error_examples, windows_of
 from chaos.judge.registry import RATE_METRICS, RUN_METRICS
 from chaos.judge.stats import RateVerdict, Status, judge_rate, worst
 from chaos.run.observations import Observation, RequestRecord
@@ -41,7 +41,8 @@ def _judge_records(check: Check, records: list[RequestRecord]) -> tuple[Status, 
         part, whole = rate_counts(records)[check.metric]
         verdict = judge_rate(part, whole, *check.bounds)
         status = verdict.status if whole >= check.min_requests else Status.INCONCLUSIVE
-        return status, verdict.describe(), verdict
+        examples = server_error_examples(records) if check.metric == "rate_500" else []
+        return status, verdict.describe() + (f" (e.g. {'; '.join(examples)})" if examples else ""), verdict
     observed = request_metrics(records)[check.metric]
     if len(records) < check.min_requests:
         return Status.INCONCLUSIVE, f"{observed} (only {len(records)} requests, need {check.min_requests})", None

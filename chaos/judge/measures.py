@@ -37,13 +37,24 @@ def is_proper_503(record: RequestRecord) -> tuple[bool, bool]:
     return retry_after_ok, detail_ok
 
 
+def is_server_error(record: RequestRecord) -> bool:
+    """A 5xx other than a 503, or no answer at all (what rate_500 counts)."""
+    return record.status is None or (record.status >= 500 and record.status != 503)
+
+
+def server_error_examples(records: list[RequestRecord], limit: int = 3) -> list[str]:
+    """A few of the requests rate_500 counts, in words: when, and what came back (or why nothing did)."""
+    return [f"at {r.t:.1f}s: {r.status or 'no answer'}" + (f" ({r.detail})" if r.detail else "")
+            for r in records if is_server_error(r)][:limit]
+
+
 def rate_counts(records: list[RequestRecord]) -> dict[str, tuple[int, int]]:
     """(matching requests, requests) behind each rate metric, for the statistical verdicts."""
     total = len(records)
     return {
         "success_rate": (sum(r.succeeded for r in records), total),
         "rate_503": (sum(r.status == 503 for r in records), total),
-        "rate_500": (sum(r.status is None or (r.status >= 500 and r.status != 503) for r in records), total),
+        "rate_500": (sum(map(is_server_error, records)), total),
         "accepted_rate": (sum(r.accepted for r in records), total),
     }
 

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from chaos.run.observations import RequestRecord
+from chaos.stack.keepalive import pool_limits
 
 CONCURRENCY = 8
 TIMEOUT_S = 10.0
@@ -54,7 +55,7 @@ async def verify_images(records: list[RequestRecord], fal_log: list[dict[str, An
     """Set ``image_ok`` on every completed record: True only when both downloads match exactly."""
     paths = result_paths(fal_log)
     limit = asyncio.Semaphore(CONCURRENCY)
-    async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=ca_bundle)) as client:
+    async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=ca_bundle), limits=pool_limits()) as client:
 
         async def verify(record: RequestRecord) -> None:
             async with limit:

@@ -26,6 +26,7 @@ from chaos.run.traffic import TrafficDriver
 from chaos.scenarios.model import Fault, Scenario
 from chaos.stack.embedded import EmbeddedStack, StackInfo
 from chaos.stack.faults import EmulatorControl, FalEmulatorControl, FaultController
+from chaos.stack.keepalive import pool_limits
 from chaos.stack.processes import StackError
 from chaos.stack.tokens import mint_access_token
 
@@ -120,7 +121,7 @@ async def run_scenario(scenario: Scenario, info: StackInfo, profile: str) -> Obs
         obs = Observation(scenario=scenario.name, profile=profile, timing=scenario.timing, started_at=started_at,
                           duration_s=scenario.load.duration_s, service_env=dict(scenario.service_env),
                           allowed_503_reasons=list(scenario.allowed_503_reasons), settle_s=scenario.settle_s)
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+        limits = pool_limits(max_connections=200, max_keepalive_connections=50)
         async with httpx.AsyncClient(base_url=info.service_url, limits=limits) as client:
             obs.timings = await published_timings(client)
             obs.counters_at_start = await scrape_counters(client)

@@ -22,12 +22,13 @@ from toxiproxy import Toxiproxy
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
+from chaos.stack.keepalive import pool_limits
+
 PROXY_NAMES = ("fal", "postgres", "storage")
 # Faults applied by this process right now, for the dashboards' fault-window annotations; served by
 # `genchaos run --metrics-port` (and the Locust master) on the process's default Prometheus registry.
 FAULT_ACTIVE = Gauge("genchaos_fault_active", "Faults the harness applies right now", ["proxy", "fault"])
 ADMIN_TIMEOUT_S = 10.0
-KEEPALIVE_S = 1.0
 
 
 class FaultError(RuntimeError):
@@ -162,10 +163,10 @@ class EmulatorControl:
     def __init__(self, admin_url: str, ca_bundle: str | None = None) -> None:
         self.admin_url = admin_url.rstrip("/")
         verify = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
-        # Idle connections are dropped well before the emulators' keep-alive (5 s) ends, so a call after a
-        # pause (a fault applied seconds into a scenario) never races the server closing its connection.
+        # A call after a pause (a fault applied seconds into a scenario) must not race the server closing
+        # its idle connection.
         self._client = httpx.Client(base_url=self.admin_url, verify=verify, timeout=ADMIN_TIMEOUT_S,
-                                    limits=httpx.Limits(keepalive_expiry=KEEPALIVE_S))
+                                    limits=pool_limits())
 
     def close(self) -> None:
         self._client.close()

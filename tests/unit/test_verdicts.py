@@ -180,6 +180,20 @@ def test_a_retry_after_outside_the_published_waits_fails_check_and_claim(retry_a
     assert (f"{out_of_range} with a Retry-After outside" in claim.evidence) is bool(out_of_range)
 
 
+def test_a_failed_rate_500_names_the_requests_behind_it():
+    """What came back, or why nothing did: a 500 and a POST the connection dropped read differently."""
+    no_answer = RequestRecord(t=2.5, status=None, latency_s=0.01, trace_id="n",
+                              detail="RemoteProtocolError: Server disconnected without sending a response.")
+    error = RequestRecord(t=3.0, status=500, latency_s=0.01, trace_id="e", detail="Internal Server Error")
+    requests = [ok(0.5), no_answer, error, *[ok(6 + t / 10) for t in range(5)]]
+    check = checks_of(judge(scenario([{"metric": "rate_500", "max": 0}], DOWN), observation(requests)))["rate_500"]
+    assert not check.passed
+    assert "at 2.5s: no answer (RemoteProtocolError: Server disconnected" in check.observed
+    assert "at 3.0s: 500 (Internal Server Error)" in check.observed
+    clean = checks_of(judge(scenario([{"metric": "rate_500", "max": 0}], DOWN), observation([ok(0.5 + t) for t in range(8)])))
+    assert clean["rate_500"].passed and "e.g." not in clean["rate_500"].observed
+
+
 def test_a_generation_never_terminal_counts_as_lost():
     dropped = RequestRecord(t=1.0, status=202, latency_s=0.01, trace_id="x", generation_id="g-dropped")
     s = scenario([{"metric": "lost_generations", "max": 0}])
