@@ -25,6 +25,7 @@ acknowledged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import importlib.util
 import os
@@ -362,7 +363,8 @@ def _run(argv: list[str], what: str) -> None:
     try:
         stdout, stderr = process.communicate(timeout=120)
     except BaseException:
-        os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # the tool ended just as the interrupt came
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         raise
     if process.returncode != 0:

@@ -5,13 +5,14 @@ owner's cleanup covers it, or is done."""
 from __future__ import annotations
 
 import signal
+import subprocess
 import tempfile
 from pathlib import Path
 
 import psutil
 import pytest
 
-from chaos.stack import interrupts
+from chaos.stack import interrupts, postgres
 from chaos.stack.embedded import EmbeddedStack
 from chaos.stack.postgres import PostgresServer
 from chaos.stack.processes import ChildProcess
@@ -80,3 +81,17 @@ def test_an_interrupt_while_the_stack_stops_its_first_child_still_stops_every_ot
         assert list(tmp_path.iterdir()) == []
     finally:
         stack.close()  # whatever an interrupted close left
+
+
+def test_an_interrupt_as_a_postgres_tool_ends_is_raised_as_the_interrupt(monkeypatch):
+    """The tool's whole process group may be gone when the interrupt lands: the interrupt must come out,
+    not a ProcessLookupError from killing what already ended (seen in CI as `genchaos up` exiting 1)."""
+    finish = subprocess.Popen.communicate
+
+    def finish_then_interrupt(self, *args, **kwargs):
+        finish(self, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(subprocess.Popen, "communicate", finish_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        postgres._run(["true"], "true")
