@@ -60,9 +60,10 @@ def retry_delay_spread(by_generation: dict[str, list[dict[str, Any]]]) -> float 
     every generation waits the same, so generations that failed together retry together). None with
     fewer than MIN_SPREAD_SAMPLES delays."""
     delays = [entries[1]["t"] - entries[0]["t"] for entries in by_generation.values() if len(entries) > 1]
-    if len(delays) < MIN_SPREAD_SAMPLES or statistics.fmean(delays) <= 0:
+    if len(delays) < MIN_SPREAD_SAMPLES:
         return None
-    return round(statistics.pstdev(delays) / statistics.fmean(delays), 3)
+    mean = statistics.fmean(delays)
+    return round(statistics.pstdev(delays) / mean, 3) if mean > 0 else None
 
 
 def retry_allowance(entries: list[dict[str, Any]], first_attempts: int, ratio: float, reserve_per_s: float,

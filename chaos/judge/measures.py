@@ -30,9 +30,15 @@ def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
+def retry_after_seconds(record: RequestRecord) -> int | None:
+    """The response's Retry-After in whole seconds; None when it has none or another form."""
+    value = (record.retry_after or "").strip()
+    return int(value) if value.isdigit() else None
+
+
 def is_proper_503(record: RequestRecord) -> tuple[bool, bool]:
     """(has a whole-seconds Retry-After, carries the exact sentence of its reason) for a 503."""
-    retry_after_ok = record.retry_after is not None and record.retry_after.strip().isdigit()
+    retry_after_ok = retry_after_seconds(record) is not None
     detail_ok = record.reason_503 in SENTENCES_503 and record.detail == SENTENCES_503[record.reason_503]
     return retry_after_ok, detail_ok
 
@@ -231,7 +237,7 @@ def run_metrics(obs: Observation) -> dict[str, Any]:
         "stuck_fal_jobs": len(stuck),
         "flood_requests": len(obs.flood_requests),
         "flood_accepted": sum(r.status == 202 for r in obs.flood_requests),
-        "flood_refused_429": sum(r.status == 429 and (r.retry_after or "").isdigit() for r in obs.flood_requests),
+        "flood_refused_429": sum(r.status == 429 and retry_after_seconds(r) is not None for r in obs.flood_requests),
         "fal_refused_key_calls": fal_log.refused_key_calls(obs),
         "unexplained_key_failures": _unexplained_key_failures(obs),
         "unabandoned_stuck_jobs": len(fal_log.unabandoned(stuck, timings.get("fal_attempt_timeout_s", 300.0))),
@@ -310,9 +316,8 @@ def _retry_after_out_of_range(obs: Observation) -> int | None:
     if not {"unavailable_retry_after_s", "breaker_recovery_timeout_s"} <= timings.keys():
         return None
     longest = math.ceil(max(timings["unavailable_retry_after_s"], timings["breaker_recovery_timeout_s"]))
-    values = [int(r.retry_after) for r in obs.requests
-              if r.status == 503 and r.retry_after is not None and r.retry_after.strip().isdigit()]
-    return sum(not 1 <= value <= longest for value in values)
+    values = [retry_after_seconds(r) for r in obs.requests if r.status == 503]
+    return sum(not 1 <= value <= longest for value in values if value is not None)
 
 
 def _is_bucket_read(entry: dict[str, Any]) -> bool:

@@ -25,7 +25,6 @@ acknowledged.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import glob
 import importlib.util
 import os
@@ -42,7 +41,7 @@ from pathlib import Path
 import asyncpg
 
 from chaos.stack import interrupts
-from chaos.stack.processes import StackError, free_port
+from chaos.stack.processes import StackError, free_port, signal_group
 
 # No fsync: the data is thrown away and the machine does not crash under it. synchronous_commit stays
 # on, so a commit is in the kernel before the client hears of it and survives `kill()` (an immediate
@@ -363,8 +362,7 @@ def _run(argv: list[str], what: str) -> None:
     try:
         stdout, stderr = process.communicate(timeout=120)
     except BaseException:
-        with contextlib.suppress(ProcessLookupError):  # the tool ended just as the interrupt came
-            os.killpg(process.pid, signal.SIGKILL)
+        signal_group(process.pid, signal.SIGKILL)  # the tool may have ended just as the interrupt came
         process.wait()
         raise
     if process.returncode != 0:

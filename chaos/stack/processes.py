@@ -46,6 +46,14 @@ def http_ok(url: str, *, ca_file: str | None = None) -> Callable[[], bool]:
     return lambda: httpx.get(url, timeout=1.0, verify=verify).status_code == 200
 
 
+def signal_group(pid: int, sig: signal.Signals) -> None:
+    """Signal the process group led by ``pid``; a group already gone (it ended as we got here) is no error."""
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 class ChildProcess:
     """One long-running child, its output going to a log file, stopped with SIGTERM then SIGKILL."""
 
@@ -77,24 +85,19 @@ class ChildProcess:
 
     def kill(self) -> None:
         """SIGKILL, as a crash would; used by crash-and-restart tests."""
-        self._signal_group(signal.SIGKILL)
+        signal_group(self.popen.pid, signal.SIGKILL)
         self.popen.wait()
         self._log.close()
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """SIGTERM, wait, then SIGKILL whatever is left of the process group."""
         if self.popen.poll() is None:
-            self._signal_group(signal.SIGTERM)
+            signal_group(self.popen.pid, signal.SIGTERM)
             try:
                 self.popen.wait(timeout_s)
             except subprocess.TimeoutExpired:
                 pass
-        self._signal_group(signal.SIGKILL)
+        signal_group(self.popen.pid, signal.SIGKILL)
         self.popen.wait()
         self._log.close()
 
-    def _signal_group(self, sig: signal.Signals) -> None:
-        try:
-            os.killpg(self.popen.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
