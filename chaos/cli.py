@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from chaos.commands import diff, load, run, scenarios, soak, toxiproxy, up
+from chaos.commands import diff, env, load, run, scenarios, soak, toxiproxy, up
 
-COMMANDS = (up, run, load, toxiproxy, scenarios, diff, soak)
+COMMANDS = (up, env, run, load, toxiproxy, scenarios, diff, soak)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="genchaos",
-        description="Chaos tests and load tests for the reference image-generation service.",
+        description="Chaos tests and load tests for image-generation services (the reference one, or yours through its contract).",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from chaos.contract.model import Contract
 from chaos.judge.verdicts import ScenarioResult
 from chaos.run.runner import EmbeddedTarget
 from chaos.scenarios.model import Scenario
@@ -49,9 +50,10 @@ LaneProgress = Callable[[str, Job, ScenarioResult | None], None]  # ("start" | "
 
 
 def run_in_lanes(jobs: list[Job], lanes: int, on_progress: LaneProgress | None = None,
-                 traces_dir: Path | None = None) -> list[ScenarioResult]:
+                 traces_dir: Path | None = None, contract: Contract | None = None) -> list[ScenarioResult]:
     """Run every job on one of ``lanes`` fresh stacks; each lane leaves its traces file in ``traces_dir``
-    as ``lane-K.jsonl``. StackError when a lane's stack cannot start; KeyboardInterrupt (after every
+    as ``lane-K.jsonl``. Every lane runs the service ``contract`` describes (default: the reference
+service). StackError when a lane's stack cannot start; KeyboardInterrupt (after every
     lane stopped) when interrupted."""
     if not jobs:
         return []
@@ -65,7 +67,8 @@ def run_in_lanes(jobs: list[Job], lanes: int, on_progress: LaneProgress | None =
     for _ in range(lanes):
         todo.put(None)
     processes = [context.Process(target=_lane, name=f"genchaos-lane-{k}", daemon=False,
-                                 args=(k, todo, events, str(traces_dir) if traces_dir else None, os.getpid()))
+                                 args=(k, todo, events, str(traces_dir) if traces_dir else None, os.getpid(),
+                                       contract))
                  for k in range(lanes)]
     for process in processes:
         process.start()
@@ -123,7 +126,7 @@ def _stop(processes: list, events, terminate: bool) -> None:
             process.join()
 
 
-def _lane(lane: int, todo, events, traces_dir: str | None, caller_pid: int) -> None:
+def _lane(lane: int, todo, events, traces_dir: str | None, caller_pid: int, contract: Contract | None) -> None:
     """One lane: a stack, then jobs from the queue until its end marker, then its traces file.
 
     The queues are only touched with SIGTERM held back: a KeyboardInterrupt raised while a queue holds
@@ -134,7 +137,7 @@ def _lane(lane: int, todo, events, traces_dir: str | None, caller_pid: int) -> N
     threading.Thread(target=_stop_when_orphaned, args=(caller_pid,), daemon=True).start()
     failure = None
     try:
-        with EmbeddedStack() as stack:
+        with EmbeddedStack(contract=contract) as stack:
             target = EmbeddedTarget(stack)
             while True:
                 with interrupts.deferred():

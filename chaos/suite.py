@@ -29,7 +29,7 @@ def run_suite(target: StackTarget, scenarios: list[Scenario], profiles: list[str
             began = time.monotonic()
             try:
                 info = target.prepare(profile, scenario.timing, scenario.service_env)
-                result = judge(scenario, run_interruptibly(run_scenario(scenario, info, profile)))
+                result = judge(scenario, run_interruptibly(run_scenario(scenario, info, profile, target.contract)))
             except (StackError, OSError, httpx.HTTPError, RuntimeError) as exc:
                 result = broken_run(scenario, profile, f"{type(exc).__name__}: {exc}")
             result.duration_s = time.monotonic() - began

@@ -13,7 +13,7 @@ import time
 
 from locust import events
 
-from chaos.run.protocol import GENERATIONS_PATH
+from loadtests.options import generation_protocol
 
 ACCEPTED_FILE_ENV = "GENCHAOS_SOAK_ACCEPTED_FILE"
 _sink = open(os.environ[ACCEPTED_FILE_ENV], "a", buffering=1) if os.environ.get(ACCEPTED_FILE_ENV) else None  # noqa: SIM115 - open for the whole run
@@ -21,12 +21,15 @@ _sink = open(os.environ[ACCEPTED_FILE_ENV], "a", buffering=1) if os.environ.get(
 
 @events.request.add_listener
 def _record_accepted(request_type, name, response=None, **_kwargs) -> None:
-    if _sink is None or request_type != "POST" or name != GENERATIONS_PATH or response is None:
+    if _sink is None or request_type != "POST" or response is None:
         return
-    if response.status_code != 202:
+    api = generation_protocol(os.environ.get("GENCHAOS_SERVICE", ""))
+    if name != api.submit_path or response.status_code not in api.api.submit.accepted:
         return
     try:
-        generation_id = response.json()["id"]
-    except (ValueError, KeyError, TypeError):
-        return  # a 202 without an id is the service's bug; the SLO gate's records show it
+        generation_id = api.generation_id(response.json())
+    except (ValueError, TypeError):
+        return
+    if generation_id is None:
+        return  # an accepted POST without an id is the service's bug; the SLO gate's records show it
     _sink.write(json.dumps({"id": generation_id, "t": time.time()}) + "\n")

@@ -9,9 +9,11 @@ import atexit
 import logging
 import time
 
+from chaos.contract.telemetry import unmeasurable
+from chaos.run.runner import link_fal_log
 from loadtests.faults_timeline import FaultTimeline
 from loadtests.observer import ServiceObserver
-from loadtests.options import LoadPlan
+from loadtests.options import LoadPlan, service_contract
 from loadtests.records import RecordCollector
 from loadtests.slo_gate import RunFacts, log_verdict, summary, verdict, write_summary
 
@@ -27,7 +29,8 @@ class Coordinator:
         self._collector = collector
         scenario, stack = plan.scenario, plan.stack
         self._timeline = FaultTimeline(scenario, stack) if scenario and scenario.faults and stack else None
-        self._observer = ServiceObserver(environment.host, stack)
+        self._contract = service_contract(environment.parsed_options.service or "")
+        self._observer = ServiceObserver(environment.host, stack, self._contract)
         self._started_at: float | None = None
         events = environment.events
         events.test_start.add_listener(self._on_test_start)
@@ -77,6 +80,9 @@ class Coordinator:
             breaker_samples=self._observer.samples,
             timings=self._observer.timings,
             service_counters=self._observer.counters,
-            fal_log=self._observer.fal_log(),
+            fal_log=link_fal_log(self._observer.fal_log(), self._collector.records + self._collector.flood_records,
+                                 self._started_at),
             errors=list(self._timeline.errors) if self._timeline else [],
+            unmeasurable=unmeasurable(self._contract),
+            upstream_metric=self._contract.telemetry.metrics.upstream_attempts,
         )

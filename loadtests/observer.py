@@ -1,5 +1,5 @@
-"""Watching the service during a load test the way the chaos runner does: breaker states from
-/readyz, the Prometheus counters from /metrics, and the FAL emulator's request log.
+"""Watching the service during a load test the way the chaos runner does: the breaker states and
+Prometheus counters its contract says it publishes, and the FAL emulator's request log.
 
 The chaos runner's sampler is asyncio code; here it runs in its own event loop inside one
 greenlet (gevent makes that loop's sockets cooperative), so the verdicts see the same samples.
@@ -16,12 +16,12 @@ from typing import Any
 import gevent
 import httpx
 
+from chaos.contract.model import Contract, ContractError
+from chaos.contract.telemetry import BreakerSampler, judged_timings, scrape_counters
 from chaos.run.observations import BreakerSample
-from chaos.run.sampler import BreakerSampler, published_timings, scrape_counters
 from chaos.stack.embedded import StackInfo
 from chaos.stack.faults import FalEmulatorControl, FaultError
 from chaos.stack.keepalive import pool_limits
-from chaos.stack.processes import StackError
 
 logger = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 10.0
@@ -34,9 +34,10 @@ def counter_delta(end: dict[str, float], start: dict[str, float]) -> dict[str, f
 class ServiceObserver:
     """Samples breakers from ``start`` to ``stop``; afterwards holds samples, counters and the FAL log."""
 
-    def __init__(self, service_url: str, stack: StackInfo | None) -> None:
+    def __init__(self, service_url: str, stack: StackInfo | None, contract: Contract) -> None:
         self._service_url = service_url
         self._stack = stack
+        self._contract = contract
         self._greenlet: gevent.Greenlet | None = None
         self._stop: asyncio.Event | None = None
         self._started_at = 0.0
@@ -52,22 +53,15 @@ class ServiceObserver:
     async def _watch(self) -> None:
         self._stop = asyncio.Event()
         async with httpx.AsyncClient(base_url=self._service_url, limits=pool_limits()) as client:
+            baseline = await scrape_counters(client, self._contract)
             try:
-                baseline = await scrape_counters(client)
-            except httpx.HTTPError as exc:
-                logger.warning("cannot read %s/metrics: %s", self._service_url, exc)
-                baseline = {}
-            try:
-                self.timings = await published_timings(client)
-            except (httpx.HTTPError, ValueError, StackError) as exc:
-                logger.warning("cannot read the timings in %s/readyz: %s", self._service_url, exc)
-            sampler = BreakerSampler(client, started_at=self._started_at)
+                self.timings = await judged_timings(client, self._contract, self._stack.timing if self._stack else "real")
+            except ContractError as exc:
+                logger.warning("no timings to judge by: %s", exc)
+            sampler = BreakerSampler(client, self._contract.telemetry.breakers, started_at=self._started_at)
             await sampler.run(self._stop)
             self.samples = sampler.samples
-            try:
-                self.counters = counter_delta(await scrape_counters(client), baseline)
-            except httpx.HTTPError as exc:
-                logger.warning("cannot read %s/metrics: %s", self._service_url, exc)
+            self.counters = counter_delta(await scrape_counters(client, self._contract), baseline)
 
     def stop(self) -> None:
         """End sampling and wait for the last counters (idempotent)."""
@@ -80,7 +74,7 @@ class ServiceObserver:
         self._greenlet = None
 
     def fal_log(self) -> list[dict[str, Any]]:
-        """FAL emulator requests since the test started, times relative to it (empty without a stack)."""
+        """FAL emulator requests since the test started, unix times (empty without a stack)."""
         if self._stack is None:
             return []
         control = FalEmulatorControl(self._stack.fal_admin_url, self._stack.ca_bundle)
@@ -91,4 +85,4 @@ class ServiceObserver:
             return []
         finally:
             control.close()
-        return [{**entry, "t": entry["t"] - self._started_at} for entry in entries if entry["t"] >= self._started_at]
+        return [entry for entry in entries if entry["t"] >= self._started_at]

@@ -9,11 +9,14 @@ the scenario.
 
 from __future__ import annotations
 
+import functools
 import math
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from chaos.contract.model import Contract, ContractError, default_contract, load_contract
+from chaos.contract.protocol import GenerationProtocol
 from chaos.run.traffic import POLL_INTERVAL_S
 from chaos.scenarios.catalogue import ScenarioError, load_catalogue, load_scenario, select
 from chaos.scenarios.model import Scenario
@@ -41,6 +44,8 @@ def add_arguments(parser) -> None:
     """
     parser.add_argument("--stack-file", env_var="GENCHAOS_STACK_FILE", default="",
                        help="stack file written by `genchaos up`: service URL, token secret, Toxiproxy")
+    parser.add_argument("--service", env_var="GENCHAOS_SERVICE", default="",
+                       help="the service's contract file (default: the stack file's, else the reference service's)")
     parser.add_argument("--scenario", env_var="GENCHAOS_SCENARIO", default="",
                        help="catalogue scenario whose load and fault timeline to run")
     parser.add_argument("--scenario-file", env_var="GENCHAOS_SCENARIO_FILE", default="",
@@ -110,8 +115,13 @@ def resolve(environment) -> LoadPlan:
     except StackError as exc:
         raise LoadSetupError(str(exc)) from exc
     scenario = find_scenario(options.scenario, options.scenario_file)
+    try:
+        service_contract(options.service or (stack.contract if stack else "") or "")
+    except ContractError as exc:
+        raise LoadSetupError(str(exc)) from exc
 
     if stack is not None:
+        options.service = options.service or stack.contract or ""
         options.jwt_secret = options.jwt_secret or stack.jwt_secret
         options.jwt_issuer = options.jwt_issuer or stack.jwt_issuer
         environment.host = options.host = environment.host or stack.service_url
@@ -133,6 +143,18 @@ def resolve(environment) -> LoadPlan:
         # let users finish the generation they are following when the load ends or is reduced
         environment.stop_timeout = options.stop_timeout = options.generation_timeout + options.poll_interval + 1
     return LoadPlan(stack=stack, scenario=scenario)
+
+
+@functools.cache
+def service_contract(contract_path: str) -> Contract:
+    """The contract at ``contract_path`` (empty: the reference service's), read once per process;
+    workers read the path the master forwarded."""
+    return load_contract(contract_path) if contract_path else default_contract()
+
+
+def generation_protocol(contract_path: str) -> GenerationProtocol:
+    """How to speak to the service of the contract at ``contract_path``."""
+    return GenerationProtocol(service_contract(contract_path))
 
 
 def flooding_users(options) -> int:

@@ -51,6 +51,8 @@ class RunFacts:
     service_counters: dict[str, float] = field(default_factory=dict)
     fal_log: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # fault timeline problems
+    unmeasurable: dict[str, str] = field(default_factory=dict)  # metric -> evidence the contract cannot give
+    upstream_metric: str | None = None  # the service's upstream-attempts counter, where its contract names one
 
 
 def _relative(record: RequestRecord, started_at: float) -> RequestRecord:
@@ -75,6 +77,7 @@ def observation(facts: RunFacts) -> Observation:
         service_env=dict(facts.scenario.service_env) if facts.scenario else {},
         allowed_503_reasons=list(facts.scenario.allowed_503_reasons) if facts.scenario else [],
         settle_s=facts.scenario.settle_s if facts.scenario else 0.0,
+        unmeasurable=dict(facts.unmeasurable), upstream_metric=facts.upstream_metric,
     )
 
 

@@ -7,7 +7,7 @@ Besides the HTTP calls, every generation is reported to Locust as its own reques
 HTTP calls. Every request carries a W3C ``traceparent``; all requests of one generation share a
 trace id, which the generation's record keeps, so a failing generation can be found in the traces.
 Requests are built and read by the generation protocol `genchaos run` uses too
-(chaos/run/protocol.py), including the idempotent replay of every 4th generation.
+(chaos/contract/protocol.py, from the service's contract), including the idempotent replay of every 4th generation.
 """
 
 from __future__ import annotations
@@ -21,18 +21,14 @@ from gevent.pool import Group
 from locust import task
 from locust.contrib.fasthttp import FastHttpUser
 
-from chaos.run import protocol
+from chaos.contract import protocol
 from chaos.run.observations import RequestRecord
 from chaos.stack.tokens import mint_access_token
-from loadtests.options import FLOODING_USERS
+from loadtests.options import FLOODING_USERS, generation_protocol
 
 GENERATION_REQUEST_TYPE = "GENERATION"
 GENERATION_NAME = "generation"
-POLL_NAME = f"{protocol.GENERATIONS_PATH}/[id]"
-REPLAY_NAME = f"{protocol.GENERATIONS_PATH} (replay)"
-FLOOD_NAME = f"{protocol.GENERATIONS_PATH} (flood)"
 FLOOD_RECORD = "flood_record"  # the key of a flood POST's record in its request event's context
-MODEL_ID = "fal-ai/flux/dev"
 MAX_RETRY_AFTER_S = 60.0
 
 
@@ -41,11 +37,11 @@ class GenerationFailed(Exception):
 
 
 def _failure_label(response) -> str:
-    """Failure text grouped by Locust: a 503 by its reason header, a transport error by its kind."""
+    """Failure text grouped by Locust: a 503 by its sentence, a transport error by its kind."""
     if not response.status_code:
         return f"transport error: {type(response.error).__name__}" if response.error else "no response"
     if response.status_code == 503:
-        return f"503 {response.headers.get('x-genchaos-503-reason') or 'unlabelled'}"
+        return f"503 {protocol.error_detail(response) or 'without a sentence'}"
     return f"HTTP {response.status_code}"
 
 
@@ -64,6 +60,7 @@ class SignedInUser(FastHttpUser):
     token: str
 
     def on_start(self) -> None:
+        self.api = generation_protocol(self.environment.parsed_options.service or "")
         self._running = Group()
         self._due = time.monotonic()  # when the current task was due: paced tasks keep to this schedule
 
@@ -86,12 +83,12 @@ class SignedInUser(FastHttpUser):
         """POST a generation and fill ``record`` from the answer; returns the failure Locust was told,
         None for an expected answer. ``context`` goes with the POST's request event."""
         started = time.perf_counter()
-        with self.client.post(protocol.GENERATIONS_PATH, name=name, catch_response=True, context=context or {},
-                              headers=protocol.headers(self.token, record.trace_id, idempotent=idempotent),
+        with self.client.post(self.api.submit_path, name=name, catch_response=True, context=context or {},
+                              headers=self.api.headers(self.token, record.trace_id, idempotent=idempotent),
                               json=body) as response:
             record.latency_s = time.perf_counter() - started
             if response.status_code:
-                protocol.record_submission(record, response)
+                self.api.record_submission(record, response)
             else:
                 record.detail = str(response.error)
             failure = None if self._expected(record) else _failure_label(response)
@@ -152,10 +149,10 @@ class GenerationUser(SignedInUser):
         state, and report it as one GENERATION."""
         trace_id = protocol.new_trace_id()
         record = _new_record(trace_id)
-        body = protocol.request_body(MODEL_ID, trace_id)
-        idempotent = protocol.replays(next(self._sequence))
+        body = self.api.request_body(trace_id)
+        idempotent = self.api.replays(next(self._sequence))
         started = time.perf_counter()
-        rejection = self._submit(record, protocol.GENERATIONS_PATH, body, idempotent=idempotent)
+        rejection = self._submit(record, self.api.submit_path, body, idempotent=idempotent)
         if rejection:
             if record.status == 503:
                 self._honour_retry_after(record.retry_after)
@@ -167,13 +164,13 @@ class GenerationUser(SignedInUser):
         self.environment.events.request.fire(
             request_type=GENERATION_REQUEST_TYPE, name=GENERATION_NAME,
             response_time=(time.perf_counter() - started) * 1000, response_length=0,
-            exception=failure, context={"record": record}, url=protocol.GENERATIONS_PATH, response=None)
+            exception=failure, context={"record": record}, url=self.api.submit_path, response=None)
 
     def _replay(self, body: dict, trace_id: str, generation_id: str) -> bool | None:
         """Send an accepted POST again with its Idempotency-Key: the same generation must come back."""
-        with self.client.post(protocol.GENERATIONS_PATH, name=REPLAY_NAME, catch_response=True,
-                              headers=protocol.headers(self.token, trace_id, idempotent=True), json=body) as response:
-            verdict = protocol.replay_verdict(response, generation_id)
+        with self.client.post(self.api.submit_path, name=f"{self.api.submit_path} (replay)", catch_response=True,
+                              headers=self.api.headers(self.token, trace_id, idempotent=True), json=body) as response:
+            verdict = self.api.replay_verdict(response, generation_id)
             if verdict is False:
                 response.failure("idempotency violated: the replay did not return the same generation")
             elif verdict is None:
@@ -185,12 +182,13 @@ class GenerationUser(SignedInUser):
         options = self.environment.parsed_options
         deadline = time.monotonic() + options.generation_timeout
         while time.monotonic() < deadline:
-            with self.client.get(protocol.generation_path(record.generation_id), name=POLL_NAME,
-                                 headers=protocol.headers(self.token, record.trace_id),
+            with self.client.get(self.api.generation_path(record.generation_id),
+                                 name=self.api.generation_path("[id]"),
+                                 headers=self.api.headers(self.token, record.trace_id),
                                  catch_response=True) as response:
                 if response.status_code != 200:
                     response.failure(_failure_label(response))
-                elif protocol.record_terminal(record, response.json(), time.time()):
+                elif self.api.record_terminal(record, response.json(), time.time()):
                     if record.final_status == "completed":
                         return None
                     return GenerationFailed(f"failed: {record.error or 'no error given'}")
@@ -203,9 +201,11 @@ class GenerationUser(SignedInUser):
 
     @task(1)
     def list_generations(self) -> None:
-        """List one's own generations, as the app's history page does."""
-        with self.client.get(protocol.GENERATIONS_PATH, name=protocol.GENERATIONS_PATH,
-                             headers=protocol.headers(self.token, protocol.new_trace_id()),
+        """List one's own generations, as the app's history page does (when the contract has a list)."""
+        if self.api.list_path is None:
+            return
+        with self.client.get(self.api.list_path, name=self.api.list_path,
+                             headers=self.api.headers(self.token, protocol.new_trace_id()),
                              catch_response=True) as response:
             if response.status_code != 200:
                 response.failure(_failure_label(response))
@@ -245,4 +245,5 @@ class FloodingUser(SignedInUser):
     def _flood_request(self) -> None:
         trace_id = protocol.new_trace_id()
         record = _new_record(trace_id)
-        self._submit(record, FLOOD_NAME, protocol.request_body(MODEL_ID, trace_id), context={FLOOD_RECORD: record})
+        self._submit(record, f"{self.api.submit_path} (flood)", self.api.request_body(trace_id),
+                     context={FLOOD_RECORD: record})

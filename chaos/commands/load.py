@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from chaos.commands.signals import exit_cleanly_on_sigterm
+from chaos.contract.model import ContractError, default_contract, load_contract
 from chaos.run.locust_command import locust_command, locustfile
 from chaos.scenarios.catalogue import ScenarioError, load_catalogue, load_scenario, select
 from chaos.scenarios.model import Scenario
@@ -77,6 +78,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=Path("reports/load"),
                         help="directory for summary.json, report.html and the CSV files (default: reports/load)")
     parser.add_argument("--stack-file", type=Path, help="use the stack `genchaos up` runs instead of starting one")
+    parser.add_argument("--service", type=Path, metavar="CONTRACT",
+                        help="the contract of the service under test (default: the stack file's, else the reference "
+                             "service's)")
     parser.set_defaults(handler=run)
 
 
@@ -101,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         with contextlib.ExitStack() as exits:
             stack_file = _stack(args, scenario, out, exits, console)
             code = _run_locust(args, stack_file, out, exits, console)
-    except (ScenarioError, StackError, OSError) as exc:
+    except (ScenarioError, StackError, OSError, ContractError) as exc:
         console.print(f"[red]genchaos load: {exc}[/red]")
         return EXIT_SETUP
     except KeyboardInterrupt:
@@ -120,12 +124,13 @@ def _stack(args: argparse.Namespace, scenario: Scenario | None, out: Path, exits
                           f"{scenario.name} is written for {'/'.join(scenario.profiles)} with {scenario.timing} "
                           "timing[/yellow]")
         return args.stack_file.resolve()
-    profiles = scenario.profiles if scenario else ["hardened"]
-    profile = "hardened" if "hardened" in profiles else profiles[0]
+    contract = load_contract(args.service) if args.service else default_contract()
+    profiles = [p for p in (scenario.profiles if scenario else ["hardened"]) if p in contract.profiles]
+    profile = "hardened" if "hardened" in profiles else (profiles or list(contract.profiles))[0]
     with console.status("starting the embedded stack…"):
         stack = exits.enter_context(EmbeddedStack(
             profile=profile, timing=scenario.timing if scenario else "fast",
-            service_env=scenario.service_env if scenario else None))
+            service_env=scenario.service_env if scenario else None, contract=contract))
     stack_file = out / "stack.json"
     stack.info.dump(stack_file)
     exits.callback(stack_file.unlink, missing_ok=True)

@@ -17,7 +17,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from chaos.commands.service_option import add_service_options, chosen_contract
 from chaos.commands.signals import exit_cleanly_on_sigterm
+from chaos.contract.model import Contract, ContractError
+from chaos.contract.names import PROFILES, canonical_profile
 from chaos.judge.claims import ClaimResult, audit
 from chaos.judge.verdicts import ScenarioResult
 from chaos.lanes import Job, run_in_lanes
@@ -25,11 +28,10 @@ from chaos.report import write_reports
 from chaos.run.runner import EmbeddedTarget, RunningTarget
 from chaos.scenarios.catalogue import ScenarioError, load_catalogue, load_scenario, select, suite
 from chaos.scenarios.model import Scenario
-from chaos.stack.embedded import PROFILES, EmbeddedStack, StackInfo
+from chaos.stack.embedded import EmbeddedStack, StackInfo
 from chaos.stack.faults import FaultController, FaultError
 from chaos.stack.processes import StackError
 from chaos.suite import ProgressCallback, run_suite
-from service.settings import canonical_profile
 
 DEFAULT_SUITE = "ci"
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -52,9 +54,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--scenario-file", action="append", default=[], type=Path, metavar="PATH",
                         help="a scenario YAML file outside the catalogue (repeatable)")
     parser.add_argument("--profile", type=canonical_profile, choices=[*PROFILES, "both"], default="both",
-                        help="service profile(s) to run ('report' is accepted for as_written)")
+                        help="service profile(s) to run; both: every profile the contract offers "
+                             "('report' is accepted for as_written)")
     parser.add_argument("--gate", type=canonical_profile, choices=[*PROFILES, "all"], default="all",
                         help="whose verdicts decide the exit code (default: every profile run)")
+    add_service_options(parser)
     parser.add_argument("--out", type=Path, default=Path("reports/latest"), help="report directory")
     parser.add_argument("--stack-file", type=Path, help="run on this running stack instead of a fresh one")
     parser.add_argument("--lanes", type=lane_count, default=1, metavar="N",
@@ -90,9 +94,12 @@ def choose_scenarios(args: argparse.Namespace) -> list[Scenario]:
     return list(unique.values())
 
 
-def chosen_profiles(args: argparse.Namespace) -> tuple[list[str], list[str]]:
-    """(profiles to run, profiles whose verdicts gate the exit code)."""
-    profiles = list(PROFILES) if args.profile == "both" else [args.profile]
+def chosen_profiles(args: argparse.Namespace, contract: Contract) -> tuple[list[str], list[str]]:
+    """(profiles to run, profiles whose verdicts gate the exit code), among those the contract offers."""
+    offered = [p for p in PROFILES if p in contract.profiles]
+    if args.profile != "both" and args.profile not in offered:
+        raise UsageError(f"--profile {args.profile}: the contract of {contract.name} offers {', '.join(offered)}")
+    profiles = offered if args.profile == "both" else [args.profile]
     gated = profiles if args.gate == "all" else [args.gate]
     if not set(gated) <= set(profiles):
         raise UsageError(f"--gate {args.gate} names a profile that --profile {args.profile} does not run")
@@ -113,14 +120,23 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     try:
         scenarios = choose_scenarios(args)
-        profiles, gated = chosen_profiles(args)
-        running = RunningTarget(StackInfo.load(args.stack_file)) if args.stack_file else None
-        if running is not None:
+        stack_info = StackInfo.load(args.stack_file) if args.stack_file else None
+        contract = chosen_contract(args, stack_info.contract if stack_info else None)
+        if contract.start.url is not None and stack_info is None:
+            raise UsageError("a service running elsewhere needs the stack's addresses first: start the stack with "
+                             "`genchaos up --service-url URL`, start the service with the environment "
+                             "`genchaos env` prints, then run with --stack-file")
+        profiles, gated = chosen_profiles(args, contract)
+        running = None
+        if stack_info is not None:
+            if contract.start.url is not None:
+                stack_info.service_url = contract.start.url.rstrip("/")
+            running = RunningTarget(stack_info, contract)
             check_running_stack_serves(running, scenarios, profiles)
         if args.lanes > 1 and (running is not None or args.metrics_port is not None):
             raise UsageError("--lanes runs fresh stacks in processes of their own: it cannot use --stack-file, "
                              "and their fault windows cannot be served on --metrics-port")
-    except (ScenarioError, UsageError, StackError) as exc:
+    except (ScenarioError, UsageError, StackError, ContractError) as exc:
         console.print(f"genchaos run: {exc}", style="red", markup=False, soft_wrap=True)
         return EXIT_USAGE
     exit_cleanly_on_sigterm()
@@ -136,16 +152,16 @@ def run(args: argparse.Namespace) -> int:
                 traces_dir = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="genchaos-lanes-")))
                 traces_files = [str(traces_dir / f"lane-{k}.jsonl") for k in range(args.lanes)]
                 jobs = [Job(s, p) for p in profiles for s in scenarios if p in s.profiles]
-                run_all = functools.partial(_run_in_lanes, jobs, args.lanes, traces_dir)
+                run_all = functools.partial(_run_in_lanes, jobs, args.lanes, traces_dir, contract)
             else:
                 with console.status("starting the embedded stack…"):
-                    stack = exits.enter_context(EmbeddedStack())
+                    stack = exits.enter_context(EmbeddedStack(contract=contract))
                 traces_files = [stack.info.traces_file]
                 run_all = functools.partial(run_suite, EmbeddedTarget(stack), scenarios, profiles)
             results = _run_with_progress(console, scenarios, profiles, run_all)
             claims = audit(results)
             report = write_reports(args.out, results, claims, gated, traces_files)
-    except (StackError, FaultError, OSError) as exc:
+    except (StackError, FaultError, OSError, ContractError) as exc:
         console.print(f"genchaos run: set-up failed: {exc}", style="red", markup=False, soft_wrap=True)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -179,11 +195,11 @@ def _run_with_progress(console: Console, scenarios: list[Scenario], profiles: li
         return run_all(on_progress)
 
 
-def _run_in_lanes(jobs: list[Job], lanes: int, traces_dir: Path,
+def _run_in_lanes(jobs: list[Job], lanes: int, traces_dir: Path, contract: Contract,
                   on_progress: ProgressCallback) -> list[ScenarioResult]:
     """run_in_lanes, reporting progress as run_suite does (lanes that ran leave lane-K.jsonl in traces_dir)."""
     return run_in_lanes(jobs, lanes, lambda event, job, result: on_progress(event, job.scenario, job.profile, result),
-                        traces_dir)
+                        traces_dir, contract)
 
 
 def print_summary(console: Console, results: list[ScenarioResult], claims: list[ClaimResult]) -> None:

@@ -1,10 +1,12 @@
 """Ground truth for 503s: the harness knows which dependency each fault broke, so a 503 is judged
 against that, not against the label the service chose.
 
-A 503 sent while faults are on (or within the scenario's settle time after one) must name one of
-the dependencies those faults break, in its reason header *and* its sentence. A 503 sent while
-nothing is broken names nothing the harness broke. Generic reasons (``breaker_open``,
-``overloaded``) count as attributed only where the scenario allows them.
+A 503's cause is read from its sentence (the contract gives one per cause; the report's four by
+default). A 503 sent while faults are on (or within the scenario's settle time after one) must name
+one of the dependencies those faults break; a 503 sent while nothing is broken names nothing the
+harness broke. Generic causes (``breaker_open``, ``overloaded``) count as attributed only where the
+scenario allows them. Where the contract names a cause header, it is a second witness: it must name
+a cause the sentence names (``GenerationProtocol.causes``).
 """
 
 from __future__ import annotations
@@ -12,16 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chaos.run.observations import Observation, RequestRecord
-
-# The report's exact 503 sentences by X-Genchaos-503-Reason (docs/architecture.md).
-HIGH_LOAD = "AI generation service is experiencing high load. Please try again in a few minutes."
-SENTENCES_503 = {
-    "breaker_open": HIGH_LOAD,
-    "overloaded": HIGH_LOAD,
-    "database_unavailable": "Database service temporarily unavailable. Please try again later.",
-    "storage_unavailable": "File storage service temporarily unavailable. Please try again later.",
-    "fal_unavailable": "AI generation service temporarily unavailable. Please try again later.",
-}
 
 
 def dependency_reason(dependency: str) -> str:
@@ -48,9 +40,9 @@ def broken_during(obs: Observation, sent: float, answered: float) -> tuple[str, 
 def attribute(obs: Observation, record: RequestRecord) -> Attribution:
     broken = broken_during(obs, record.t, record.t + record.latency_s)
     allowed = {dependency_reason(d) for d in broken} | (set(obs.allowed_503_reasons) if broken else set())
-    reason = record.reason_503
-    correct = reason in allowed and record.detail == SENTENCES_503.get(reason)
-    return Attribution(t=record.t, said=reason, broken=broken, correct=correct)
+    said = record.reason_503 or "/".join(record.causes) or None
+    correct = bool(set(record.causes) & allowed)
+    return Attribution(t=record.t, said=said, broken=broken, correct=correct)
 
 
 def attributions(obs: Observation) -> list[Attribution]:
@@ -64,5 +56,5 @@ def misattributed_503(obs: Observation) -> int:
 def misattribution_examples(obs: Observation, limit: int = 3) -> list[str]:
     """A few wrong 503s in words, for the evidence of checks and claims."""
     wrong = [a for a in attributions(obs) if not a.correct][:limit]
-    return [f"at {a.t:.1f}s said {a.said or 'no reason'} while {'+'.join(a.broken) or 'nothing'} was broken"
+    return [f"at {a.t:.1f}s said {a.said or 'no known sentence'} while {'+'.join(a.broken) or 'nothing'} was broken"
             for a in wrong]

@@ -2,8 +2,10 @@
 
 Rate metrics are judged on their 95% Wilson interval with the sample size beside them; other
 metrics are exact. A phase or window with fewer requests than the check's ``min_requests`` is
-inconclusive, never held. An unmeasured run metric (the breaker never opened, recovery never came)
-is not held: what the check expects did not happen.
+inconclusive, never held. A run metric without a value (the breaker never opened, recovery never came)
+is not held: what the check expects did not happen. A metric whose evidence the service's contract
+cannot give (a feature it does not claim, telemetry it does not offer) is unmeasured: reported with
+what is missing, never held, and never failing the scenario for that alone.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from chaos.judge.stats import RateVerdict, Status, judge_rate, worst
 from chaos.run.observations import Observation, RequestRecord
 from chaos.scenarios.model import Check
 
+# Run metrics that count things the run can name: a check not held names them.
+NAMED_BY = {"forged_tokens_accepted": "forged_tokens", "cross_user_reads": "cross_user_leaks"}
+
 
 @dataclass
 class CheckResult:
@@ -24,7 +29,7 @@ class CheckResult:
     passed: bool
     expected: Any
     observed: Any
-    status: str = Status.HELD.value  # held | not held | inconclusive
+    status: str = Status.HELD.value  # held | not held | inconclusive | unmeasured
     n: int | None = None  # requests the check was judged on (None for run metrics)
     interval: list[float] | None = None  # 95% Wilson interval of a rate
     n_needed: int | None = None  # inconclusive rates: the sample that would decide at the observed rate
@@ -51,10 +56,16 @@ def _judge_records(check: Check, records: list[RequestRecord]) -> tuple[Status, 
 
 def evaluate(check: Check, obs: Observation, run_values: dict[str, Any]) -> CheckResult:
     """Judge one check: on the run, on the requests of a phase, or on every window of that phase."""
+    missing = obs.unmeasurable.get(check.metric)
+    if missing is not None:
+        return _result(check, Status.UNMEASURED, f"unmeasured: {missing}")
     if check.metric in RUN_METRICS:
         observed = run_values[check.metric]
-        return _result(check, Status.HELD if check.holds(observed) else Status.NOT_HELD,
-                       "unmeasured" if observed is None else observed)
+        status = Status.HELD if check.holds(observed) else Status.NOT_HELD
+        named = run_values.get(NAMED_BY.get(check.metric, ""))
+        if status is Status.NOT_HELD and named:
+            observed = f"{observed} ({'; '.join(named)})"
+        return _result(check, status, "none" if observed is None else observed)
     records = phase_records(obs, check.phase, check.settle_s)
     if check.window_s is None:
         status, observed, rate = _judge_records(check, records)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from chaos.judge import fal_log
-from chaos.judge.attribution import SENTENCES_503, misattributed_503
+from chaos.judge.attribution import misattributed_503
 from chaos.run.observations import Observation, RequestRecord
 
 EXEMPLAR_CANDIDATES = 8  # per kind and scenario: enough to find one whose spans reached the traces file
@@ -39,7 +39,7 @@ def retry_after_seconds(record: RequestRecord) -> int | None:
 def is_proper_503(record: RequestRecord) -> tuple[bool, bool]:
     """(has a whole-seconds Retry-After, carries the exact sentence of its reason) for a 503."""
     retry_after_ok = retry_after_seconds(record) is not None
-    detail_ok = record.reason_503 in SENTENCES_503 and record.detail == SENTENCES_503[record.reason_503]
+    detail_ok = bool(record.causes)
     return retry_after_ok, detail_ok
 
 
@@ -166,9 +166,13 @@ def _breaker_times(obs: Observation) -> tuple[float | None, float | None, bool, 
 
 def counted(obs: Observation, dependency: str, outcome: str) -> int:
     """Calls to ``dependency`` ending in ``outcome`` that the service counted during the run, on the
-    generation path: its health checks time out on their own, shorter clock and do not count."""
+    generation path (its health checks time out on their own, shorter clock and do not count), in the
+    counter its contract names; 0 without one (a second witness only: see chaos.judge.effects)."""
+    name = obs.upstream_metric
+    if name is None:
+        return 0
+
     def total(counters: dict[str, float]) -> float:
-        name = "genchaos_upstream_attempts_total"
         return (counter_sum(counters, name, dependency=dependency, outcome=outcome)
                 - counter_sum(counters, name, dependency=dependency, operation="check", outcome=outcome))
     return int(total(obs.service_counters) - total(obs.counters_at_start))
@@ -191,16 +195,10 @@ def run_metrics(obs: Observation) -> dict[str, Any]:
     opened, left_open, half_open_seen, closed_after = _breaker_times(obs)
     first_start = min((w.start for w in obs.fault_windows), default=None)
     generations = sum(r.accepted for r in obs.requests)
-    submits = counter_sum(obs.service_counters, "genchaos_upstream_attempts_total", dependency="fal",
-                          operation="submit")
-    rejected = counter_sum(obs.service_counters, "genchaos_upstream_attempts_total", dependency="fal",
-                           operation="submit", outcome="rejected")
     fal_submits = fal_log.submits(obs)
     by_generation = fal_log.submissions_by_generation(fal_submits)
     jobs_created = [sum(200 <= int(e.get("status") or 0) < 300 for e in entries) for entries in by_generation.values()]
     timings = obs.timings
-    half_opened = half_open_seen or counter_sum(obs.service_counters, "genchaos_breaker_transitions_total",
-                                                to_state="half_open") > 0
     window = timings.get("breaker_recovery_timeout_s", 30.0)
     breaker = fal_log.breaker_from_fal(obs, window)
     stuck = fal_log.stuck_jobs(obs)
@@ -214,14 +212,15 @@ def run_metrics(obs: Observation) -> dict[str, Any]:
                                                                    timings.get("worker_concurrency", 4)),
         "breaker_opened_on_failure_rate": _opened_on_failure_rate(obs, fal_submits, window),
         **_retry_budget(obs, fal_submits, by_generation),
-        "breaker_half_opened": half_opened,
+        "breaker_half_opened": half_open_seen or breaker.probe_at is not None,
         "open_to_probe_s": breaker.open_to_probe_s(),
         "breaker_probed_after_window": breaker.probed_after_window(window, _arrival_gap_s(obs)),
         "open_duration_s": None if opened is None or left_open is None else left_open - opened,
         "recovery_s": _recovery(obs, opened, closed_after),
         "misattributed_503": misattributed_503(obs),
         "retry_after_out_of_range": _retry_after_out_of_range(obs),
-        "upstream_attempts_per_generation": (submits - rejected) / generations if generations else None,
+        "upstream_attempts_per_generation": (sum(map(len, by_generation.values())) / generations
+                                             if generations else None),
         "fal_submissions_per_generation": len(fal_submits) / generations if generations else None,
         "max_fal_submissions_per_generation": max((len(v) for v in by_generation.values()), default=0),
         "duplicate_fal_jobs": sum(n - 1 for n in jobs_created if n > 1),
@@ -233,10 +232,13 @@ def run_metrics(obs: Observation) -> dict[str, Any]:
         "probes_within_limit": None if breaker.probe_calls is None
         else breaker.probe_calls <= timings.get("breaker_half_open_max_calls", 1),
         "forged_tokens_accepted": len(obs.accepted_forgeries),
+        "forged_tokens": list(obs.accepted_forgeries),
+        "cross_user_reads": len(obs.cross_user_reads),
+        "cross_user_leaks": list(obs.cross_user_reads),
         "fal_faulted_calls": fal_log.faulted_calls(obs),
         "stuck_fal_jobs": len(stuck),
         "flood_requests": len(obs.flood_requests),
-        "flood_accepted": sum(r.status == 202 for r in obs.flood_requests),
+        "flood_accepted": sum(r.accepted for r in obs.flood_requests),
         "flood_refused_429": sum(r.status == 429 and retry_after_seconds(r) is not None for r in obs.flood_requests),
         "fal_refused_key_calls": fal_log.refused_key_calls(obs),
         "unexplained_key_failures": _unexplained_key_failures(obs),
@@ -354,7 +356,7 @@ def exemplar_candidates(obs: Observation, by_generation: dict[str, list[dict[str
     """Requests worth a trace waterfall in the report: trace ids of requests turned away by an open
     breaker, and accepted generations (generation id -> request trace id) most likely to have been
     retried first (most FAL submissions, then longest)."""
-    fast_failures = [r.trace_id for r in obs.requests if r.status == 503 and r.reason_503 == "breaker_open"]
+    fast_failures = [r.trace_id for r in obs.requests if r.status == 503 and "breaker_open" in r.causes]
     accepted = sorted((r for r in obs.requests if r.accepted),
                       key=lambda r: (-len(by_generation.get(r.generation_id, ())), -(r.generation_latency_s or 0.0)))
     return {"breaker_open": fast_failures[:limit],
@@ -362,7 +364,7 @@ def exemplar_candidates(obs: Observation, by_generation: dict[str, list[dict[str
 
 
 def reasons_503(records: list[RequestRecord]) -> dict[str, int]:
-    return dict(Counter(r.reason_503 or "unlabelled" for r in records if r.status == 503))
+    return dict(Counter(r.reason_503 or "/".join(r.causes) or "unlabelled" for r in records if r.status == 503))
 
 
 def generation_errors(records: list[RequestRecord], top: int = 5) -> dict[str, int]:

@@ -16,11 +16,12 @@ MAX_N_NEEDED = 1_000_000
 
 
 class Status(str, Enum):
-    """The three verdicts a check or a claim can reach."""
+    """The verdicts a check or a claim can reach; unmeasured when its evidence was not to be had."""
 
     HELD = "held"
     NOT_HELD = "not held"
     INCONCLUSIVE = "inconclusive"
+    UNMEASURED = "unmeasured"
 
 
 def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:

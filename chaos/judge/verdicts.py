@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaos.judge.attribution import misattribution_examples
-from chaos.judge.checks import CheckResult, evaluate
+from chaos.judge.checks import NAMED_BY, CheckResult, evaluate
 from chaos.judge.effects import fault_effects
 from chaos.judge.measures import generation_errors, phase_records, reasons_503, request_metrics, run_metrics, timeline
 from chaos.judge.registry import RUN_METRICS
@@ -85,7 +85,7 @@ def judge(scenario: Scenario, obs: Observation) -> ScenarioResult:
     """Every check that applies to the observed profile, and every fault's effect; the verdict passes
     only if all hold."""
     metrics = scenario_metrics(obs, scenario.settle_s)
-    run_values = {key: metrics[key] for key in RUN_METRICS}
+    run_values = {key: metrics[key] for key in (*RUN_METRICS, *NAMED_BY.values())}
     checks = [evaluate(check, obs, run_values) for check in scenario.checks_for(obs.profile)]
     effects = _effect_checks(obs)
     outcome = _outcome(checks, effects)

@@ -39,6 +39,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--genchaos-profile", default=DEFAULT_PROFILE, metavar="PROFILE",
                     help="resilience profile of genchaos_stack and genchaos_scenario when a test names none "
                          f"(default: {DEFAULT_PROFILE})")
+    group.addoption("--genchaos-service", default=None, metavar="CONTRACT",
+                    help="contract file of the service the stacks run (default: the reference service)")
     group.addoption("--genchaos-timing", default=DEFAULT_TIMING, metavar="PRESET",
                     help="timing preset of the stacks' services; scenarios keep their own "
                          f"(default: {DEFAULT_TIMING}, short timings for tests)")
@@ -60,11 +62,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _started_stack(config: pytest.Config, profile: str) -> Iterator[EmbeddedStack]:
+    from chaos.contract.model import load_contract
     from chaos.plugin.stacks import resolve_profile, resolve_timing
     from chaos.stack.embedded import EmbeddedStack
 
     timing = resolve_timing(config.getoption("genchaos_timing"))
-    with EmbeddedStack(profile=resolve_profile(profile), timing=timing) as stack:
+    contract_path = config.getoption("genchaos_service")
+    contract = load_contract(contract_path) if contract_path else None
+    with EmbeddedStack(profile=resolve_profile(profile), timing=timing, contract=contract) as stack:
         yield stack
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from chaos.contract.names import canonical_profile, canonical_timing
 from chaos.stack.embedded import PROFILES, TIMINGS
-from service.settings import canonical_profile, canonical_timing
 
 # The session fixture holding each profile's stack (chaos.plugin defines them).
 STACK_FIXTURES = {"hardened": "genchaos_stack_hardened", "as_written": "genchaos_stack_as_written"}

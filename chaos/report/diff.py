@@ -18,10 +18,10 @@ from typing import Annotated, Any, Literal
 
 import pydantic
 
+from chaos.contract.names import canonical_profile
 from chaos.judge.registry import METRICS
 from chaos.judge.stats import wilson_interval
 from chaos.report.json_report import SCHEMA_VERSION
-from service.settings import canonical_profile
 
 # 2 is the first schema whose checks carry a status; SCHEMA_VERSION is the newest `genchaos run` writes.
 READABLE_SCHEMA_VERSIONS = tuple(range(2, SCHEMA_VERSION + 1))

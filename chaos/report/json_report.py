@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from chaos.contract.names import PROFILE_ALIASES, TIMING_ALIASES
 from chaos.judge.claims import ClaimResult, failed_claims
 from chaos.judge.verdicts import ScenarioResult, overall_verdict
-from service.settings import PROFILE_ALIASES, TIMING_ALIASES
 
 # 2: checks carry status, n and interval; claims' `held` may be "inconclusive"; scenarios carry
 # `outcome` (passed | failed | inconclusive | invalid), `duration_s` and the service's `timings`.

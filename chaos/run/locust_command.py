@@ -26,6 +26,8 @@ def locust_command(args: argparse.Namespace, stack_file: Path, out: Path) -> lis
     argv = [sys.executable, "-m", "locust", "-f", str(locustfile()), "--headless",
             "--stack-file", str(stack_file), "--summary-file", str(out / "summary.json"),
             "--csv", str(out / "locust"), "--csv-full-history", "--html", str(out / "report.html")]
+    if getattr(args, "service", None):
+        argv += ["--service", str(args.service.resolve())]
     if args.scenario:
         argv += ["--scenario", args.scenario]
     if args.scenario_file:

@@ -22,7 +22,8 @@ class RequestRecord:
     trace_id: str
     detail: str | None = None  # error body detail, or the transport error
     retry_after: str | None = None
-    reason_503: str | None = None  # X-Genchaos-503-Reason
+    reason_503: str | None = None  # the cause header's value, where the contract names one
+    causes: tuple[str, ...] = ()  # a 503's causes as its sentence names them (and its cause header agrees)
     generation_id: str | None = None
     final_status: str | None = None  # completed | failed, None while never seen terminal
     terminal_t: float | None = None  # when the runner saw it terminal
@@ -33,7 +34,8 @@ class RequestRecord:
 
     @property
     def accepted(self) -> bool:
-        return self.status == 202 and self.generation_id is not None
+        """Answered with one of the contract's accepted statuses and a generation id."""
+        return self.generation_id is not None
 
     @property
     def succeeded(self) -> bool:
@@ -87,5 +89,8 @@ class Observation:
     timings: dict[str, float] = field(default_factory=dict)  # what the service says it runs with (/readyz)
     service_env: dict[str, str] = field(default_factory=dict)
     accepted_forgeries: list[str] = field(default_factory=list)  # forged tokens the service did not refuse
+    cross_user_reads: list[str] = field(default_factory=list)  # another user's generations a user got to see
+    unmeasurable: dict[str, str] = field(default_factory=dict)  # metric -> the evidence the contract cannot give
+    upstream_metric: str | None = None  # the service's upstream-attempts counter, where the contract names one
     allowed_503_reasons: list[str] = field(default_factory=list)  # generic 503 reasons the scenario permits
     settle_s: float = 0.0

@@ -9,6 +9,7 @@ dependencies' own logs are collected and every completed image is checked agains
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 from collections.abc import Coroutine
@@ -17,10 +18,12 @@ from typing import Any, Protocol
 
 import httpx
 
-from chaos.run.auth_probes import accepted_forgeries
+from chaos.contract.model import Contract
+from chaos.contract.protocol import GenerationProtocol, marked_trace
+from chaos.contract.telemetry import BreakerSampler, judged_timings, scrape_counters, unmeasurable
+from chaos.run.auth_probes import accepted_forgeries, cross_user_reads
 from chaos.run.images import verify_images
-from chaos.run.observations import Observation
-from chaos.run.sampler import BreakerSampler, published_timings, scrape_counters
+from chaos.run.observations import BreakerSample, Observation, RequestRecord
 from chaos.run.timeline import FaultSession
 from chaos.run.traffic import TrafficDriver
 from chaos.scenarios.model import Fault, Scenario
@@ -34,7 +37,10 @@ SETTLE_TIMEOUT_S = 40.0
 
 
 class StackTarget(Protocol):
-    """Where scenarios run: a service ready for the given profile, timing and settings."""
+    """Where scenarios run: a service (described by ``contract``) ready for the given profile, timing and
+    settings."""
+
+    contract: Contract
 
     def prepare(self, profile: str, timing: str, env: dict[str, str]) -> StackInfo: ...
 
@@ -44,6 +50,10 @@ class EmbeddedTarget:
     """The embedded stack: the service is restarted per scenario."""
 
     stack: EmbeddedStack
+
+    @property
+    def contract(self) -> Contract:
+        return self.stack.contract
 
     def prepare(self, profile: str, timing: str, env: dict[str, str]) -> StackInfo:
         return self.stack.restart_service(profile=profile, timing=timing, env=env)
@@ -55,12 +65,13 @@ class RunningTarget:
     scenario needing another profile, timing or settings is a set-up error; breakers must settle."""
 
     info: StackInfo
+    contract: Contract
 
     def prepare(self, profile: str, timing: str, env: dict[str, str]) -> StackInfo:
         problem = self.cannot_serve(profile, timing, env)
         if problem:
             raise StackError(problem)
-        _wait_for_closed_breakers(self.info.service_url)
+        _wait_for_closed_breakers(self.info.service_url, self.contract, self.info.timing)
         return self.info
 
     def cannot_serve(self, profile: str, timing: str, env: dict[str, str]) -> str | None:
@@ -71,15 +82,20 @@ class RunningTarget:
                 f"this scenario needs {profile!r}/{timing!r}" + (f" and settings {env}" if env else ""))
 
 
-def _wait_for_closed_breakers(service_url: str) -> None:
+def _wait_for_closed_breakers(service_url: str, contract: Contract, timing: str) -> None:
+    """A service left with an open breaker by the last scenario would fail the next one's first phase:
+    wait until the breakers the contract lets the harness see are closed (without such telemetry, one
+    breaker window, the longest a breaker the harness cannot see stays open)."""
+    where = contract.telemetry.breakers
+    if where is None:
+        time.sleep(contract.preset(timing).values.get("breaker_recovery_timeout_s", 0.0))
+        return
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
     while time.monotonic() < deadline:
-        try:
-            breakers = httpx.get(f"{service_url}/readyz", timeout=2).json().get("breakers", {})
+        with contextlib.suppress(httpx.HTTPError, ValueError, AttributeError):
+            breakers = httpx.get(f"{service_url}{where.path}", timeout=2).json().get(where.key, {})
             if all(b.get("state") == "closed" for b in breakers.values()):
                 return
-        except (httpx.HTTPError, ValueError):
-            pass
         time.sleep(0.5)
     raise StackError(f"breakers of {service_url} did not close within {SETTLE_TIMEOUT_S:g}s")
 
@@ -106,11 +122,42 @@ async def _fault_timeline(scenario: Scenario, session: FaultSession, started_at:
     await asyncio.gather(*(one(fault) for fault in sorted(scenario.faults, key=lambda f: f.at_s)))
 
 
-async def run_scenario(scenario: Scenario, info: StackInfo, profile: str) -> Observation:
+def link_fal_log(fal_log: list[dict[str, Any]], records: list[RequestRecord], started_at: float) -> list[dict[str, Any]]:
+    """FAL's log with times made relative and each job request tied to the generation it served, found by
+    the marker the harness wrote into that generation's prompt. A ``generation_id`` header the service
+    sent is kept apart (``generation_id_header``), a second witness only."""
+    generation_of_trace = {r.trace_id: r.generation_id for r in records if r.generation_id}
+    linked = []
+    for entry in fal_log:
+        entry = {**entry, "t": entry["t"] - started_at, "generation_id_header": entry.get("generation_id")}
+        entry["generation_id"] = generation_of_trace.get(marked_trace(entry.get("prompt")) or "")
+        linked.append(entry)
+    by_request = {e["request_id"]: e["generation_id"] for e in linked
+                  if e.get("kind") in ("submit", "run") and e.get("request_id") and e["generation_id"]}
+    for entry in linked:  # polls, results and cancels name the job, not the prompt
+        if entry["generation_id"] is None and entry.get("request_id") in by_request:
+            entry["generation_id"] = by_request[entry["request_id"]]
+    return linked
+
+
+def breaker_seen_by_clients(records: list[RequestRecord]) -> list[BreakerSample]:
+    """The FAL breaker as clients saw it, for a service that does not publish its breakers: open at each
+    answer that blamed the breaker (its cause, from the sentence, is an open breaker and no dependency),
+    closed at each other answer. Half-open is not to be seen from outside; FAL's log shows the probes."""
+    samples = []
+    for record in sorted((r for r in records if r.status is not None), key=lambda r: r.t + r.latency_s):
+        blamed = record.status == 503 and "breaker_open" in record.causes and not any(
+            cause.endswith("_unavailable") for cause in record.causes)
+        samples.append(BreakerSample(t=record.t + record.latency_s, states={"fal": "open" if blamed else "closed"}))
+    return samples
+
+
+async def run_scenario(scenario: Scenario, info: StackInfo, profile: str, contract: Contract) -> Observation:
     """Run one scenario against a prepared service and return what was observed."""
     faults = FaultController(info.toxiproxy_url)
     fal = FalEmulatorControl(info.fal_admin_url, info.ca_bundle)
     storage = EmulatorControl(info.storage_admin_url, info.ca_bundle)
+    api = GenerationProtocol(contract)
     try:
         faults.reset()
         fal.reset()
@@ -120,18 +167,20 @@ async def run_scenario(scenario: Scenario, info: StackInfo, profile: str) -> Obs
         session = FaultSession(faults, fal, clock=lambda: time.time() - started_at)
         obs = Observation(scenario=scenario.name, profile=profile, timing=scenario.timing, started_at=started_at,
                           duration_s=scenario.load.duration_s, service_env=dict(scenario.service_env),
-                          allowed_503_reasons=list(scenario.allowed_503_reasons), settle_s=scenario.settle_s)
+                          allowed_503_reasons=list(scenario.allowed_503_reasons), settle_s=scenario.settle_s,
+                          unmeasurable=unmeasurable(contract),
+                          upstream_metric=contract.telemetry.metrics.upstream_attempts)
         limits = pool_limits(max_connections=200, max_keepalive_connections=50)
         async with httpx.AsyncClient(base_url=info.service_url, limits=limits) as client:
-            obs.timings = await published_timings(client)
-            obs.counters_at_start = await scrape_counters(client)
-            obs.accepted_forgeries = await accepted_forgeries(client, info.jwt_secret, info.jwt_issuer)
-            sampler = BreakerSampler(client, started_at=started_at)
+            obs.timings = await judged_timings(client, contract, scenario.timing)
+            obs.counters_at_start = await scrape_counters(client, contract)
+            obs.accepted_forgeries = await accepted_forgeries(client, api, info.jwt_secret, info.jwt_issuer)
+            sampler = BreakerSampler(client, contract.telemetry.breakers, started_at=started_at)
             stop_sampling = asyncio.Event()
             sampling = asyncio.create_task(sampler.run(stop_sampling))
             timeline = asyncio.create_task(_fault_timeline(scenario, session, started_at))
             try:
-                driver = TrafficDriver(client, tokens, scenario.load, started_at=started_at,
+                driver = TrafficDriver(client, api, tokens, scenario.load, started_at=started_at,
                                        flood_token=mint_access_token(info.jwt_secret, info.jwt_issuer))
                 obs.requests = await driver.run()
                 obs.flood_requests = driver.flood_records
@@ -142,9 +191,11 @@ async def run_scenario(scenario: Scenario, info: StackInfo, profile: str) -> Obs
                 session.rollback()  # synchronous on purpose: it must complete even while being cancelled
                 stop_sampling.set()
                 await asyncio.gather(sampling, return_exceptions=True)
-            obs.breaker_samples = sampler.samples
-            obs.service_counters = await scrape_counters(client)
-        obs.fal_log = [{**entry, "t": entry["t"] - started_at} for entry in fal.requests()]
+            obs.breaker_samples = sampler.samples or breaker_seen_by_clients(obs.requests)
+            obs.service_counters = await scrape_counters(client, contract)
+            obs.cross_user_reads = await cross_user_reads(client, api, obs.requests,
+                                                          mint_access_token(info.jwt_secret, info.jwt_issuer))
+        obs.fal_log = link_fal_log(fal.requests(), obs.requests + obs.flood_requests, started_at)
         obs.storage_log = [{**entry, "t": entry["t"] - started_at} for entry in storage.requests()]
         obs.fault_windows = sorted(session.windows, key=lambda w: w.start)
         await verify_images(obs.requests, obs.fal_log, fal_url=info.fal_admin_url, fal_key=info.fal_key,

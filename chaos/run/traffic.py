@@ -1,6 +1,6 @@
 """The traffic driver: generation requests at an arrival rate or from concurrent clients, each with
 a W3C ``traceparent``, every accepted generation followed to a terminal state or the deadline. What
-is sent and how answers are recorded is the generation protocol (chaos/run/protocol.py),
+is sent and how answers are recorded is the generation protocol (chaos/contract/protocol.py),
 shared with the Locust users.
 """
 
@@ -13,7 +13,8 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from chaos.run import protocol
+from chaos.contract import protocol
+from chaos.contract.protocol import GenerationProtocol
 from chaos.run.observations import RequestRecord
 from chaos.scenarios.model import Load
 
@@ -24,9 +25,10 @@ REQUEST_TIMEOUT_S = 10.0
 class TrafficDriver:
     """Sends the load of one scenario and records one RequestRecord per generation request."""
 
-    def __init__(self, client: httpx.AsyncClient, tokens: list[str], load: Load, *,
+    def __init__(self, client: httpx.AsyncClient, api: GenerationProtocol, tokens: list[str], load: Load, *,
                  started_at: float, clock: Callable[[], float] = time.time, flood_token: str | None = None) -> None:
         self._client = client
+        self._api = api
         self._tokens = itertools.cycle(tokens)
         self._flood_token = flood_token
         self._load = load
@@ -66,7 +68,7 @@ class TrafficDriver:
         for everyone else."""
         assert self._flood_token is not None
         trace_id = protocol.new_trace_id()
-        body = protocol.request_body(self._load.model_id, trace_id)
+        body = self._api.request_body(trace_id, self._load.model_id)
         self.flood_records.append(await self._submit(body, self._flood_token, trace_id, idempotent=False))
 
     async def _closed_client(self) -> None:
@@ -77,8 +79,8 @@ class TrafficDriver:
     async def _one_generation(self) -> None:
         token = next(self._tokens)
         trace_id = protocol.new_trace_id()
-        body = protocol.request_body(self._load.model_id, trace_id)
-        idempotent = protocol.replays(next(self._sequence))
+        body = self._api.request_body(trace_id, self._load.model_id)
+        idempotent = self._api.replays(next(self._sequence))
         record = await self._submit(body, token, trace_id, idempotent)
         self.records.append(record)
         if record.accepted:
@@ -87,8 +89,8 @@ class TrafficDriver:
             await self._follow(record, token)
 
     async def _post(self, body: dict, token: str, trace_id: str, idempotent: bool) -> httpx.Response:
-        return await self._client.post(protocol.GENERATIONS_PATH, json=body, timeout=REQUEST_TIMEOUT_S,
-                                       headers=protocol.headers(token, trace_id, idempotent=idempotent))
+        return await self._client.post(self._api.submit_path, json=body, timeout=REQUEST_TIMEOUT_S,
+                                       headers=self._api.headers(token, trace_id, idempotent=idempotent))
 
     async def _replay(self, body: dict, token: str, trace_id: str, generation_id: str) -> bool | None:
         """Send an accepted POST again with its Idempotency-Key: the same generation must come back."""
@@ -96,7 +98,7 @@ class TrafficDriver:
             response = await self._post(body, token, trace_id, idempotent=True)
         except httpx.HTTPError:
             response = None
-        return protocol.replay_verdict(response, generation_id)
+        return self._api.replay_verdict(response, generation_id)
 
     async def _submit(self, body: dict, token: str, trace_id: str, idempotent: bool) -> RequestRecord:
         record = RequestRecord(t=self._now(), status=None, latency_s=0.0, trace_id=trace_id)
@@ -105,20 +107,20 @@ class TrafficDriver:
         except httpx.HTTPError as exc:
             record.detail = f"{type(exc).__name__}: {exc}"
         else:
-            protocol.record_submission(record, response)
+            self._api.record_submission(record, response)
         record.latency_s = self._now() - record.t
         return record
 
     async def _follow(self, record: RequestRecord, token: str) -> None:
         """Poll the generation until it is terminal or the deadline passes (then it counts as lost)."""
-        path = protocol.generation_path(record.generation_id)
+        path = self._api.generation_path(record.generation_id)
         while self._now() < self._deadline:
             try:
-                response = await self._client.get(path, headers=protocol.headers(token, record.trace_id),
+                response = await self._client.get(path, headers=self._api.headers(token, record.trace_id),
                                                   timeout=REQUEST_TIMEOUT_S)
             except httpx.HTTPError:
                 response = None
             if response is not None and response.status_code == 200 and \
-                    protocol.record_terminal(record, response.json(), self._now()):
+                    self._api.record_terminal(record, response.json(), self._now()):
                 return
             await asyncio.sleep(POLL_INTERVAL_S)

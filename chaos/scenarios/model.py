@@ -13,12 +13,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from chaos.contract.names import canonical_profile, canonical_timing
 from chaos.judge.registry import CLAIM_KEYS, GENERIC_REASONS, METRICS, RATE_METRICS, RUN_METRICS
 from chaos.judge.stats import smallest_deciding_sample
 from chaos.stack.embedded import PROFILES, TIMINGS
 from chaos.stack.faults import PROXY_NAMES
 from chaos.toxiproxy.toxics import TOXIC_TYPES
-from service.settings import canonical_profile, canonical_timing
 
 
 def _canonical(rename: Callable[[str], str]) -> Callable[[Any], Any]:
@@ -57,7 +57,7 @@ class Load(_Strict):
     think_s: float = Field(0.2, ge=0, description="closed model: pause between a client's requests")
     flood_rate_per_s: float | None = Field(None, gt=0, le=200, description="one more user floods at this rate "
                                            "for the whole load; its requests are judged apart (flood_* metrics)")
-    model_id: str = "fal-ai/flux/dev"
+    model_id: str | None = Field(None, description="the model to ask for (default: the contract's)")
 
     @model_validator(mode="after")
     def _one_shape(self) -> Load:

@@ -15,20 +15,19 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import get_args
 
 import jwt
 
+from chaos.contract import launch
+from chaos.contract.model import Contract, ContractError, default_contract
+from chaos.contract.names import PROFILES, TIMINGS, canonical_profile, canonical_timing
 from chaos.stack import interrupts
 from chaos.stack.faults import FaultController
 from chaos.stack.postgres import PostgresServer
 from chaos.stack.processes import ChildProcess, StackError, free_port, http_ok, wait_until
 from chaos.stack.tls import make_test_ca
-from service.settings import Profile, Timing, canonical_profile, canonical_timing
 
-# The service owns these names (and their older aliases); the harness derives its choices from them.
-PROFILES: tuple[str, ...] = get_args(Profile)
-TIMINGS: tuple[str, ...] = get_args(Timing)
+__all__ = ["PROFILES", "TIMINGS", "EmbeddedStack", "StackInfo"]
 JWT_ISSUER = "http://127.0.0.1/auth/v1"
 FAL_KEY = "genchaos-key-id:genchaos-key-secret"
 START_TIMEOUT_S = 60.0
@@ -56,6 +55,7 @@ class StackInfo:
     database_direct_url: str
     traces_file: str | None = None
     service_pid: int | None = None
+    contract: str | None = None  # the service's contract file (None: the reference service's)
     extra: dict[str, str] = field(default_factory=dict)
 
     def dump(self, path: Path | str) -> None:
@@ -105,19 +105,45 @@ def _known_timing(name: str) -> str:
     return canonical_timing(name)
 
 
-class EmbeddedStack:
-    """Start the whole stack as a context manager; ``info`` describes it while it runs."""
+def _default_profile(contract: Contract) -> str:
+    """hardened when the contract offers it (what the gate judges), else its first profile."""
+    return "hardened" if "hardened" in contract.profiles else next(iter(contract.profiles))
 
-    def __init__(self, base_dir: Path | None = None, profile: str = "hardened", timing: str = "fast",
-                 service_env: dict[str, str] | None = None, service_root: Path | None = None) -> None:
-        profile, timing = _known_profile(profile), _known_timing(timing)
+
+def _check_offered(contract: Contract, profile: str, timing: str) -> None:
+    """StackError unless the contract offers the profile and the timing preset."""
+    try:
+        contract.profile_env(profile)
+        contract.preset(timing)
+    except ContractError as exc:
+        raise StackError(str(exc)) from exc
+
+
+class EmbeddedStack:
+    """Start the whole stack as a context manager; ``info`` describes it while it runs. The service is
+    the one ``contract`` describes (default: the reference service): started by its command, or, when
+    the contract names a URL, one running elsewhere that the harness only waits for."""
+
+    def __init__(self, base_dir: Path | None = None, profile: str | None = None, timing: str = "fast",
+                 service_env: dict[str, str] | None = None, service_root: Path | None = None,
+                 contract: Contract | None = None, wait_for_external: bool = True) -> None:
+        try:
+            self.contract = contract or default_contract()
+        except ContractError as exc:
+            raise StackError(str(exc)) from exc
+        profile = _known_profile(profile or _default_profile(self.contract))
+        timing = _known_timing(timing)
+        _check_offered(self.contract, profile, timing)
         self._base_parent = base_dir
         self._profile = profile
         self._timing = timing
         self._service_env = dict(service_env or {})
-        # A directory holding a `service` package to run instead of the project's own (a patched copy,
-        # say); it may be swapped between service restarts.
+        # A directory to run the contract's command in instead of its own cwd (a patched copy of the
+        # service's source, say); it may be swapped between service restarts.
         self.service_root = service_root
+        # A service the contract gives by URL may not be up yet when the stack starts (`genchaos up`, whose
+        # user starts it with `genchaos env`); scenarios always wait for it.
+        self._wait_for_external = wait_for_external
         self._children: list[ChildProcess] = []
         self._service: ChildProcess | None = None
         self._postgres: PostgresServer | None = None
@@ -149,10 +175,10 @@ class EmbeddedStack:
         service_key = _service_key(jwt_secret)
 
         fal_port, storage_port = free_port(), free_port()
-        fal = self._spawn("fal-emulator", ["-m", "chaos.emulators.fal", "--host", "127.0.0.1", "--port", str(fal_port),
+        fal = self._spawn("fal-emulator", [sys.executable, "-m", "chaos.emulators.fal", "--host", "127.0.0.1", "--port", str(fal_port),
                                            "--certfile", str(tls.server_cert), "--keyfile", str(tls.server_key),
                                            f"--key={FAL_KEY}"])
-        storage = self._spawn("storage-emulator", ["-m", "chaos.emulators.storage", "--host", "127.0.0.1",
+        storage = self._spawn("storage-emulator", [sys.executable, "-m", "chaos.emulators.storage", "--host", "127.0.0.1",
                                                    "--port", str(storage_port), "--data-dir", str(self._root / "storage"),
                                                    # `=` keeps a secret that starts with "-" from reading as a flag
                                                    f"--service-key={service_key}", f"--jwt-secret={jwt_secret}"])
@@ -161,7 +187,7 @@ class EmbeddedStack:
         if not toxiproxy_url:
             toxiproxy_port = free_port()
             toxiproxy_url = f"http://127.0.0.1:{toxiproxy_port}"
-            toxiproxy = self._spawn("toxiproxy", ["-m", "chaos.toxiproxy", "--host", "127.0.0.1",
+            toxiproxy = self._spawn("toxiproxy", [sys.executable, "-m", "chaos.toxiproxy", "--host", "127.0.0.1",
                                                   "--port", str(toxiproxy_port), "--proxy-metrics"])
         self._postgres = PostgresServer.start()  # its own temp dir: the `postgres` user cannot enter ours
 
@@ -198,58 +224,54 @@ class EmbeddedStack:
             storage_admin_url=storage_admin_url,
             database_direct_url=self._postgres.dsn,
             traces_file=str(self._root / "traces.jsonl"),
+            contract=str(self.contract.source) if self.contract.source else None,
         )
         self.start_service()
 
-    def _spawn(self, name: str, python_args: list[str], env: dict[str, str] | None = None,
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None,
                cwd: Path | None = None) -> ChildProcess:
         with interrupts.deferred():  # a started child close() does not know of would outlive the stack
-            child = ChildProcess(name, [sys.executable, *python_args], log_dir=self.log_dir, env=env, cwd=cwd)
+            child = ChildProcess(name, argv, log_dir=self.log_dir, env=env, cwd=cwd)
             self._children.append(child)
         return child
 
     def service_environment(self) -> dict[str, str]:
-        """The environment the service runs with: dependencies through proxies, profile, timing."""
-        info = self.info
-        assert info is not None
-        fal_host = info.fal_url.removeprefix("https://")
-        return {
-            "GENCHAOS_DATABASE_URL": info.database_url,
-            "GENCHAOS_SUPABASE_URL": info.storage_url,
-            "GENCHAOS_SUPABASE_SERVICE_KEY": info.service_key,
-            "GENCHAOS_SUPABASE_JWT_SECRET": info.jwt_secret,
-            "GENCHAOS_SUPABASE_JWT_ISSUER": info.jwt_issuer,
-            "GENCHAOS_PROFILE": info.profile,
-            "GENCHAOS_TIMING": info.timing,
-            "GENCHAOS_TRACES_FILE": info.traces_file or "",
-            "FAL_KEY": info.fal_key,
-            "FAL_QUEUE_RUN_HOST": fal_host,
-            "FAL_RUN_HOST": f"{fal_host}/_run",  # the emulator serves fal's run host under /_run
-            "SSL_CERT_FILE": info.ca_bundle,
-            "NO_PROXY": "127.0.0.1,localhost",
-            **self._service_env,
-        }
+        """The environment the service runs with: dependencies through proxies, profile, timing, settings."""
+        assert self.info is not None
+        try:
+            return launch.service_environment(self.contract, self.info, self._service_env)
+        except ContractError as exc:
+            raise StackError(str(exc)) from exc
 
     def start_service(self, port: int | None = None) -> StackInfo:
-        """Start the service on ``port`` (default: a new free port) and wait until it is ready; a load
-        generator that keeps its target across a restart passes the port the service had."""
+        """Start the service on ``port`` (default: a new free port) and wait until it is healthy; a load
+        generator that keeps its target across a restart passes the port the service had. A service the
+        contract gives by URL is only waited for."""
         assert self.info is not None
+        start = self.contract.start
+        if start.url is not None:
+            self.info.service_url = start.url.rstrip("/")
+            if self._wait_for_external:
+                wait_until(http_ok(f"{self.info.service_url}{start.health_path}"), timeout_s=start.start_timeout_s,
+                           what=f"service {self.contract.name} at {start.url}")
+            return self.info
         port = port or free_port()
-        env, cwd = self.service_environment(), None
-        if self.service_root is not None:
-            cwd = Path(self.service_root).resolve()
-            if not (cwd / "service" / "__init__.py").is_file():
-                raise StackError(f"{cwd} holds no service package to run")
-            # `python -m` puts the working directory first on sys.path, ahead of the editable install;
-            # PYTHONPATH keeps it first for any interpreter the service itself starts.
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), os.environ.get("PYTHONPATH")]))
-        self._service = self._spawn("service", ["-m", "service", "--host", "127.0.0.1", "--port", str(port)],
-                                    env=env, cwd=cwd)
-        self.info.service_url = f"http://127.0.0.1:{port}"
+        env = self.service_environment()
+        try:
+            cwd = launch.working_directory(self.contract, self.service_root)
+            argv = launch.command(self.contract, port)
+        except ContractError as exc:
+            raise StackError(str(exc)) from exc
+        env["PYTHONPATH"] = launch.python_path(cwd)
+        try:
+            self._service = self._spawn("service", argv, env=env, cwd=cwd)
+        except OSError as exc:
+            raise StackError(f"service {self.contract.name}: cannot run {launch.describe(argv)}: {exc}") from exc
+        self.info.service_url = f"http://{launch.HOST}:{port}"
         self.info.service_pid = self._service.pid
         try:
-            wait_until(http_ok(f"{self.info.service_url}/readyz"), timeout_s=START_TIMEOUT_S, what="service",
-                       process=self._service.popen)
+            wait_until(http_ok(f"{self.info.service_url}{start.health_path}"), timeout_s=start.start_timeout_s,
+                       what=f"service {self.contract.name} ({launch.describe(argv)})", process=self._service.popen)
         except StackError as exc:
             raise StackError(f"{exc}; its last output:\n{self._service.log_tail()}") from exc
         return self.info
@@ -282,6 +304,7 @@ class EmbeddedStack:
             self.info.profile = _known_profile(profile)
         if timing is not None:
             self.info.timing = _known_timing(timing)
+        _check_offered(self.contract, self.info.profile, self.info.timing)
         if env is not None:
             self._service_env = dict(env)
         self.stop_service()

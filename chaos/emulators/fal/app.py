@@ -41,7 +41,9 @@ from chaos.emulators.fal.responses import (
     status_body,
 )
 
-GENERATION_ID_HEADER = "x-genchaos-generation-id"
+GENERATION_ID_HEADER = "x-genchaos-generation-id"  # logged when a service sends it: a second witness only
+PROMPT_LOG_CHARS = 200
+JOB_KINDS = ("submit", "run")  # calls whose body asks for a job: their prompt is logged
 APP_NAMESPACES = ("workflows", "comfy")  # fal keeps these prefixes in request URLs
 LOGS_VALUES = {"true": True, "1": True, "false": False, "0": False}
 IMAGE = gradient_png(IMAGE_SIZE, IMAGE_SIZE)
@@ -152,6 +154,7 @@ def protocol_call(kind: str, *, queue: bool = True) -> Callable[[Handler], Calla
             emulator = _emulator(request)
             arrived = time.time()
             request.state.request_id = request.path_params.get("request_id")
+            request.state.body = await _bounded_body(request) if kind in JOB_KINDS else None
             if emulator.behaviour.latency_s:
                 await asyncio.sleep(emulator.behaviour.latency_s)
             if queue and emulator.chance(emulator.behaviour.ingress_error_rate):
@@ -163,6 +166,7 @@ def protocol_call(kind: str, *, queue: bool = True) -> Callable[[Handler], Calla
             emulator.request_log.record(
                 arrived, request.method, request.url.path, response.status_code, kind,
                 request_id=request.state.request_id, generation_id=request.headers.get(GENERATION_ID_HEADER),
+                **({"prompt": _prompt(request.state.body)} if kind in JOB_KINDS else {}),
             )
             return response
 
@@ -189,7 +193,7 @@ async def _admit(emulator: Emulator, request: Request) -> Job | Response:
         return fal_error(429, "Rate limit exceeded, retry later", _new_request_id(), "rate_limited")
     if emulator.submit_fails():
         return app_error(behaviour.submit_error_status, _new_request_id())
-    body = await _bounded_body(request)
+    body = request.state.body
     if body is None:
         return fal_error(413, f"Request body larger than {MAX_BODY_BYTES} bytes", _new_request_id())
     try:
@@ -231,6 +235,16 @@ def _addressed_job(emulator: Emulator, request: Request) -> Job | Response:
     if job is None or job.app_id != request.path_params["app"].strip("/"):
         return fal_error(404, f"Request '{request_id}' not found", request_id)
     return job
+
+
+def _prompt(body: bytes | None) -> str | None:
+    """The prompt a job request carries, as the log keeps it: how the harness finds the generation a
+    job serves, since any service passes its user's prompt to FAL unchanged."""
+    try:
+        prompt = json.loads(body or b"").get("prompt")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return prompt[:PROMPT_LOG_CHARS] if isinstance(prompt, str) else None
 
 
 @protocol_call("submit")

@@ -1,0 +1,1 @@
+"""lumen: a small image-generation backend (FastAPI, asyncpg, fal-client, Supabase Storage)."""
