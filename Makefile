@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test mutants install clean
+.PHONY: run test mutants examples install clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -28,6 +28,11 @@ test: $(STAMP)
 # the ci scenarios catch every one and pass on the unmutated copy.
 mutants: $(STAMP)
 	$(PYTHON) -m chaos.mutants
+
+# The second service, judged through its contract: the ci suite, then its own defect matrix.
+LUMEN := examples/lumen
+examples: $(STAMP)
+	$(PYTHON) -m chaos.mutants --service $(LUMEN)/genchaos.yaml --defects $(LUMEN)/defects.yaml
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache

@@ -9,8 +9,8 @@ import atexit
 import logging
 import time
 
-from chaos.contract.telemetry import unmeasurable
 from chaos.run.runner import link_fal_log
+from chaos.run.telemetry import unmeasurable
 from loadtests.faults_timeline import FaultTimeline
 from loadtests.observer import ServiceObserver
 from loadtests.options import LoadPlan, service_contract

@@ -17,8 +17,8 @@ import gevent
 import httpx
 
 from chaos.contract.model import Contract, ContractError
-from chaos.contract.telemetry import BreakerSampler, judged_timings, scrape_counters
 from chaos.run.observations import BreakerSample
+from chaos.run.telemetry import BreakerSampler, judged_timings, scrape_counters
 from chaos.stack.embedded import StackInfo
 from chaos.stack.faults import FalEmulatorControl, FaultError
 from chaos.stack.keepalive import pool_limits

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chaos.contract.model import Contract, ContractError, default_contract, load_contract
-from chaos.contract.protocol import GenerationProtocol
+from chaos.run.protocol import GenerationProtocol
 from chaos.run.traffic import POLL_INTERVAL_S
 from chaos.scenarios.catalogue import ScenarioError, load_catalogue, load_scenario, select
 from chaos.scenarios.model import Scenario

@@ -7,7 +7,7 @@ Besides the HTTP calls, every generation is reported to Locust as its own reques
 HTTP calls. Every request carries a W3C ``traceparent``; all requests of one generation share a
 trace id, which the generation's record keeps, so a failing generation can be found in the traces.
 Requests are built and read by the generation protocol `genchaos run` uses too
-(chaos/contract/protocol.py, from the service's contract), including the idempotent replay of every 4th generation.
+(chaos/run/protocol.py, from the service's contract), including the idempotent replay of every 4th generation.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from gevent.pool import Group
 from locust import task
 from locust.contrib.fasthttp import FastHttpUser
 
-from chaos.contract import protocol
+from chaos.run import protocol
 from chaos.run.observations import RequestRecord
 from chaos.stack.tokens import mint_access_token
 from loadtests.options import FLOODING_USERS, generation_protocol

@@ -11,14 +11,27 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from chaos.contract.model import Contract, ContractError
 
-if TYPE_CHECKING:  # the stack imports this module
-    from chaos.stack.embedded import StackInfo
-
 HOST = "127.0.0.1"
+
+
+class StackInfo(Protocol):
+    """What a stack tells a service (chaos.stack.embedded.StackInfo, which comes after this layer)."""
+
+    database_url: str
+    fal_url: str
+    fal_key: str
+    ca_bundle: str
+    storage_url: str
+    service_key: str
+    jwt_secret: str
+    jwt_issuer: str
+    traces_file: str | None
+    profile: str
+    timing: str
 
 
 def stack_values(info: StackInfo) -> dict[str, str | None]:

@@ -1,5 +1,6 @@
-"""`python -m chaos.mutants [--only NAME]... [--list]`: plant each defect in a copy of the service, run
-the ci scenarios that should catch it, print the matrix and `caught K/N`.
+"""`python -m chaos.mutants [--service CONTRACT --defects FILE] [--only NAME]... [--list]`: plant each
+defect in a copy of the service, run the ci scenarios that should catch it, print the matrix and
+`caught K/N`. Without --service, the reference service and its catalogue (chaos/mutants/catalogue.py).
 
 Exit 0 only if the unmutated copy passes every scenario used and every defect is caught; 1 otherwise;
 2 when the matrix cannot run as written (an unknown defect or scenario, a snippet the service no longer
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
@@ -17,11 +19,12 @@ from rich.table import Table
 
 from chaos.commands.run import lane_count
 from chaos.commands.signals import exit_cleanly_on_sigterm
+from chaos.contract.model import Contract, ContractError, load_contract
 from chaos.judge.verdicts import ScenarioResult
 from chaos.lanes import Job, LaneProgress
-from chaos.mutants.catalogue import DEFECTS, Defect
+from chaos.mutants.catalogue import DEFECTS, CatalogueError, Defect, DefectFile, load_defects
 from chaos.mutants.matrix import PROFILE, MatrixError, Outcome, ci_scenarios, run_matrix
-from chaos.mutants.planting import PatchError, check_applies
+from chaos.mutants.planting import PatchError, check_applies, service_source
 from chaos.scenarios.catalogue import ScenarioError
 from chaos.stack.processes import StackError
 
@@ -35,15 +38,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--list", action="store_true", help="list the defects and exit")
     parser.add_argument("--lanes", type=lane_count, default=1, metavar="N",
                         help="run the copies' scenarios on N fresh stacks side by side (default 1)")
+    parser.add_argument("--service", type=Path, metavar="CONTRACT", help="another service's contract")
+    parser.add_argument("--defects", type=Path, metavar="FILE", help="that service's defect file (YAML)")
     return parser.parse_args(argv)
 
 
-def choose(names: list[str]) -> list[Defect]:
-    known = {d.name: d for d in DEFECTS}
+def matrix_of(args: argparse.Namespace) -> tuple[Contract | None, DefectFile]:
+    """The service and defects the arguments name: the reference ones, or --service with --defects."""
+    if (args.service is None) != (args.defects is None):
+        raise MatrixError("give --service and --defects together (or neither, for the reference service)")
+    if args.service is None:
+        return None, DefectFile(package=service_source(), profile=PROFILE, defects=DEFECTS)
+    return load_contract(args.service), load_defects(args.defects)
+
+
+def choose(names: list[str], catalogue: tuple[Defect, ...]) -> list[Defect]:
+    known = {d.name: d for d in catalogue}
     unknown = [n for n in names if n not in known]
     if unknown:
         raise MatrixError(f"unknown defect(s) {', '.join(unknown)}; --list shows the catalogue")
-    return [known[n] for n in dict.fromkeys(names)] if names else list(DEFECTS)
+    return [known[n] for n in dict.fromkeys(names)] if names else list(catalogue)
 
 
 def progress_printer(console: Console) -> LaneProgress:
@@ -56,17 +70,17 @@ def progress_printer(console: Console) -> LaneProgress:
     return report
 
 
-def print_catalogue(console: Console) -> None:
+def print_catalogue(console: Console, catalogue: DefectFile) -> None:
     table = Table(title="defects")
     for column in ("defect", "file", "what it breaks", "scenarios"):
         table.add_column(column)
-    for d in DEFECTS:
-        table.add_row(d.name, f"service/{d.file}", d.breaks, ", ".join(d.scenarios))
+    for d in catalogue.defects:
+        table.add_row(d.name, f"{catalogue.package.name}/{d.file}", d.breaks, ", ".join(d.scenarios))
     console.print(table)
 
 
-def print_matrix(console: Console, control: Outcome, outcomes: list[Outcome]) -> None:
-    table = Table(title=f"mutation matrix ({PROFILE} profile)")
+def print_matrix(console: Console, control: Outcome, outcomes: list[Outcome], profile: str) -> None:
+    table = Table(title=f"mutation matrix ({profile} profile)")
     for column in ("defect", "what it breaks", "scenarios", "verdict",
                    "caught by (checks the unmutated copy passes)", "s"):
         table.add_column(column)
@@ -88,27 +102,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = Console(width=None if sys.stdout.isatty() else 180)
     progress = Console(stderr=True)
-    if args.list:
-        print_catalogue(out)
-        return EXIT_PASS
     try:
-        defects = choose(args.only)
+        contract, catalogue = matrix_of(args)
+        if args.list:
+            print_catalogue(out, catalogue)
+            return EXIT_PASS
+        defects = choose(args.only, catalogue.defects)
         for defect in defects:
-            check_applies(defect)
+            check_applies(defect, catalogue.package)
         scenarios = ci_scenarios(defects)
-    except (MatrixError, PatchError, ScenarioError) as exc:
+    except (MatrixError, PatchError, ScenarioError, CatalogueError, ContractError) as exc:
         progress.print(f"mutants: {exc}", style="red", markup=False, soft_wrap=True)
         return EXIT_USAGE
     exit_cleanly_on_sigterm()
     try:
-        control, outcomes = run_matrix(defects, scenarios, args.lanes, progress_printer(progress))
+        control, outcomes = run_matrix(defects, scenarios, args.lanes, progress_printer(progress), contract,
+                                       catalogue.package, catalogue.profile)
     except (StackError, PatchError, OSError) as exc:
         progress.print(f"mutants: set-up failed: {exc}", style="red", markup=False, soft_wrap=True)
         return EXIT_USAGE
     except KeyboardInterrupt:
         progress.print("mutants: interrupted", style="yellow")
         return EXIT_INTERRUPTED
-    print_matrix(out, control, outcomes)
+    print_matrix(out, control, outcomes, catalogue.profile)
     caught = sum(bool(o.catches(control)) for o in outcomes)
     out.print(f"caught {caught}/{len(outcomes)}" + ("" if control.passed else "; the unmutated service FAILS"),
               highlight=False)

@@ -8,16 +8,44 @@ the hardened profile, the one `make run` gates on. Every defect acts on that pro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
 
 
 @dataclass(frozen=True)
 class Defect:
     name: str
     breaks: str  # what goes wrong, in one line a reader understands
-    file: str  # relative to service/
+    file: str  # relative to the service's package directory
     old: str
     new: str
     scenarios: tuple[str, ...]  # ci scenarios expected to catch it
+
+
+@dataclass(frozen=True)
+class DefectFile:
+    """Another service's defect matrix: its package (relative to the file), the profile its scenarios
+    run on, and its defects."""
+
+    package: Path
+    profile: str
+    defects: tuple[Defect, ...]
+
+
+class CatalogueError(ValueError):
+    """A defect file that cannot be read as one."""
+
+
+def load_defects(path: Path) -> DefectFile:
+    """Read a defect file (YAML: package, profile, defects: [{name, breaks, file, old, new, scenarios}])."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+        defects = tuple(Defect(**{**entry, "scenarios": tuple(entry["scenarios"])}) for entry in data["defects"])
+        return DefectFile(package=(Path(path).parent / data["package"]).resolve(), profile=str(data["profile"]),
+                          defects=defects)
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise CatalogueError(f"defect file {path}: {type(exc).__name__}: {exc}") from None
 
 
 DEFECTS: tuple[Defect, ...] = (

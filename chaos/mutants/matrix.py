@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chaos.contract.model import Contract
 from chaos.lanes import Job, LaneProgress, run_in_lanes
 from chaos.mutants.catalogue import Defect
 from chaos.mutants.planting import plant
@@ -86,18 +87,20 @@ def union(scenario_lists: list[list[Scenario]]) -> list[Scenario]:
 
 
 def run_matrix(defects: list[Defect], scenarios: dict[str, list[Scenario]], lanes: int,
-               on_progress: LaneProgress | None = None) -> tuple[Outcome, list[Outcome]]:
-    """Plant each defect in a fresh copy of the service (and one copy unmutated), then run every copy's
-    scenarios on the gated profile over ``lanes`` fresh stacks; returns (unmutated, one per defect)."""
+               on_progress: LaneProgress | None = None, contract: Contract | None = None,
+               source: Path | None = None, profile: str = PROFILE) -> tuple[Outcome, list[Outcome]]:
+    """Plant each defect in a fresh copy of the service's package ``source`` (default: the reference
+    service's; ``contract`` says how to run it), and one copy unmutated, then run every copy's scenarios
+    on ``profile`` over ``lanes`` fresh stacks; returns (unmutated, one per defect)."""
     control, outcomes = Outcome(None), [Outcome(d) for d in defects]
     copies = [(control, union(list(scenarios.values())))] + [(o, scenarios[o.label]) for o in outcomes]
     with tempfile.TemporaryDirectory(prefix="genchaos-mutants-") as root:
         jobs, owners = [], []
         for number, (outcome, chosen) in enumerate(copies):
-            copy = plant(outcome.defect, Path(root) / f"copy-{number}")
-            jobs += [Job(scenario, PROFILE, service_root=copy, label=outcome.label) for scenario in chosen]
+            copy = plant(outcome.defect, Path(root) / f"copy-{number}", source)
+            jobs += [Job(scenario, profile, service_root=copy, label=outcome.label) for scenario in chosen]
             owners += [outcome] * len(chosen)
-        for outcome, result in zip(owners, run_in_lanes(jobs, lanes, on_progress), strict=True):
+        for outcome, result in zip(owners, run_in_lanes(jobs, lanes, on_progress, contract=contract), strict=True):
             outcome.results.append(result)
             outcome.seconds += result.duration_s
     return control, outcomes

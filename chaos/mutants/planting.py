@@ -1,4 +1,4 @@
-"""Planting a defect: a copy of the service package in a directory of its own, one snippet replaced."""
+"""Planting a defect: a copy of the service's package in a directory of its own, one snippet replaced."""
 
 from __future__ import annotations
 
@@ -24,23 +24,26 @@ def service_source() -> Path:
 
 def check_applies(defect: Defect, source: Path | None = None) -> None:
     """Raise PatchError (naming the defect) unless its `old` snippet occurs exactly once."""
-    path = (source or service_source()) / defect.file
+    source = source or service_source()
+    path = source / defect.file
     try:
         text = path.read_text()
     except OSError as exc:
-        raise PatchError(f"defect {defect.name}: cannot read service/{defect.file}: {exc.strerror or exc}") from exc
+        raise PatchError(f"defect {defect.name}: cannot read {source.name}/{defect.file}: "
+                         f"{exc.strerror or exc}") from exc
     count = text.count(defect.old)
     if count != 1:
-        raise PatchError(f"defect {defect.name}: its snippet occurs {count} times in service/{defect.file}, "
+        raise PatchError(f"defect {defect.name}: its snippet occurs {count} times in {source.name}/{defect.file}, "
                          f"not once: {defect.old.strip()!r}")
 
 
-def plant(defect: Defect | None, root: Path) -> Path:
-    """Copy the service into ``root/service`` and apply ``defect`` (None: an unmutated copy); returns ``root``."""
-    source = service_source()
+def plant(defect: Defect | None, root: Path, source: Path | None = None) -> Path:
+    """Copy the package at ``source`` (default: the reference service's) into ``root`` and apply
+    ``defect`` (None: an unmutated copy); returns ``root``, the directory to run the service in."""
+    source = source or service_source()
     if defect is not None:
         check_applies(defect, source)
-    copy = root / "service"
+    copy = root / source.name
     shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__"))
     if defect is not None:
         target = copy / defect.file

@@ -1,6 +1,8 @@
 """junit.xml: one testcase per scenario x profile, with its time; a gated failure lists each check that
 did not hold (expected vs observed), an ungated profile's failure is <skipped> with the reason, so CI
-reporters show red only for what decides the run. Gated claims that read not held are testcases too."""
+reporters show red only for what decides the run. Gated claims that read not held are testcases too.
+Checks the service's contract could not give evidence for are listed, unmeasured, in the testcase's
+<system-out>."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 
 def _problems(scenario: dict[str, Any]) -> list[str]:
     return [f"{c['name']}: {c.get('status', 'not held')}, expected {c['expected']}, observed {c['observed']}"
-            for c in scenario["checks"] if not c["passed"]]
+            for c in scenario["checks"] if not c["passed"] and c.get("status") != "unmeasured"]
 
 
 def build_junit(report: dict[str, Any]) -> ET.ElementTree:
@@ -28,16 +30,19 @@ def build_junit(report: dict[str, Any]) -> ET.ElementTree:
     for scenario in scenarios:
         case = ET.SubElement(suite, "testcase", classname=f"genchaos.{scenario['profile']}", name=scenario["name"],
                              time=f"{scenario.get('duration_s') or 0.0:.3f}")
-        if scenario["verdict"] == "pass":
-            continue
-        lines = _problems(scenario)
-        message = f"{scenario.get('outcome', 'failed')}: " + "; ".join(lines)
-        if scenario["profile"] in gate:
-            failure = ET.SubElement(case, "failure", message=message[:500], type="ChecksFailed")
-            failure.text = "\n".join(lines)
-        else:
-            ET.SubElement(case, "skipped", message=f"profile {scenario['profile']} is not gated; finding: "
-                                                   f"{message}"[:500])
+        if scenario["verdict"] != "pass":
+            lines = _problems(scenario)
+            message = f"{scenario.get('outcome', 'failed')}: " + "; ".join(lines)
+            if scenario["profile"] in gate:
+                failure = ET.SubElement(case, "failure", message=message[:500], type="ChecksFailed")
+                failure.text = "\n".join(lines)
+            else:
+                ET.SubElement(case, "skipped", message=f"profile {scenario['profile']} is not gated; finding: "
+                                                       f"{message}"[:500])
+        unmeasured = [f"unmeasured {c['name']}: {c['observed']}" for c in scenario["checks"]
+                      if c.get("status") == "unmeasured"]
+        if unmeasured:
+            ET.SubElement(case, "system-out").text = "\n".join(unmeasured)
     for claim in claims:
         case = ET.SubElement(suite, "testcase", classname=f"genchaos.claims.{claim['profile']}", name=claim["claim"],
                              time="0.000")

@@ -14,8 +14,8 @@ import uuid
 
 import httpx
 
-from chaos.contract.protocol import GenerationProtocol, new_trace_id
 from chaos.run.observations import RequestRecord
+from chaos.run.protocol import GenerationProtocol, new_trace_id
 from chaos.stack.tokens import mint_access_token
 
 EXPIRED_FOR_S = 600  # well past any clock-skew leeway

@@ -19,11 +19,11 @@ from typing import Any, Protocol
 import httpx
 
 from chaos.contract.model import Contract
-from chaos.contract.protocol import GenerationProtocol, marked_trace
-from chaos.contract.telemetry import BreakerSampler, judged_timings, scrape_counters, unmeasurable
 from chaos.run.auth_probes import accepted_forgeries, cross_user_reads
 from chaos.run.images import verify_images
 from chaos.run.observations import BreakerSample, Observation, RequestRecord
+from chaos.run.protocol import GenerationProtocol, marked_trace
+from chaos.run.telemetry import BreakerSampler, judged_timings, scrape_counters, unmeasurable
 from chaos.run.timeline import FaultSession
 from chaos.run.traffic import TrafficDriver
 from chaos.scenarios.model import Fault, Scenario

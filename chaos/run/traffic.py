@@ -1,6 +1,6 @@
 """The traffic driver: generation requests at an arrival rate or from concurrent clients, each with
 a W3C ``traceparent``, every accepted generation followed to a terminal state or the deadline. What
-is sent and how answers are recorded is the generation protocol (chaos/contract/protocol.py),
+is sent and how answers are recorded is the generation protocol (chaos/run/protocol.py),
 shared with the Locust users.
 """
 
@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from chaos.contract import protocol
-from chaos.contract.protocol import GenerationProtocol
+from chaos.run import protocol
 from chaos.run.observations import RequestRecord
+from chaos.run.protocol import GenerationProtocol
 from chaos.scenarios.model import Load
 
 POLL_INTERVAL_S = 0.3

@@ -98,7 +98,7 @@ def test_timeline_holds_latency_percentiles_of_completed_generations_per_second(
     obs = Observation(scenario="s", profile="hardened", timing="fast", started_at=0, duration_s=2, requests=[
         *(request(0.1 * i, status=202, generation_id=f"g{i}", final_status="completed",
                   terminal_t=0.1 * i + 0.1 * (i + 1)) for i in range(10)),
-        request(1.2, status=503, reason_503="breaker_open")])
+        request(1.2, status=503, reason_503="breaker_open", causes=("breaker_open",))])
     first, second, _ = timeline(obs)
     assert first["latency_p50_s"] == pytest.approx(0.5) and first["latency_p99_s"] == pytest.approx(1.0)
     assert second["latency_p50_s"] is None and second["rate_503"] == 1.0
@@ -108,7 +108,8 @@ def test_exemplar_candidates_put_the_most_submitted_generation_first():
     obs = Observation(scenario="s", profile="hardened", timing="fast", started_at=0, duration_s=2, requests=[
         request(0.0, status=202, generation_id="once", final_status="completed", terminal_t=5.0),
         request(0.5, status=202, generation_id="thrice", final_status="completed", terminal_t=1.0),
-        request(1.0, status=503, reason_503="breaker_open"), request(1.1, status=503, reason_503="overloaded")])
+        request(1.0, status=503, reason_503="breaker_open", causes=("breaker_open",)),
+        request(1.1, status=503, reason_503="overloaded", causes=("overloaded",))])
     log = {"once": [{}], "thrice": [{}, {}, {}]}
     candidates = exemplar_candidates(obs, log)
     assert candidates["breaker_open"] == ["trace1.0"]

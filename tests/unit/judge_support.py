@@ -6,10 +6,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaos.judge.attribution import SENTENCES_503
+from chaos.contract.model import default_contract
 from chaos.run.observations import BreakerSample, FaultWindow, Observation, RequestRecord
+from chaos.run.protocol import GenerationProtocol
 
 FAL_APP = "/fal-ai/flux/dev"
+REFERENCE = default_contract()
+REFERENCE_API = GenerationProtocol(REFERENCE)
+UPSTREAM_METRIC = REFERENCE.telemetry.metrics.upstream_attempts
+
+
+def sentence(cause: str | None) -> str | None:
+    """The reference contract's 503 sentence for a cause (the shared high-load one for the generic two)."""
+    return REFERENCE.sentence(cause) if cause else None
 
 
 def completed(t: float, generation_s: float = 0.4, generation_id: str | None = None) -> RequestRecord:
@@ -26,10 +35,12 @@ def failed(t: float, generation_s: float = 0.4) -> RequestRecord:
 
 
 def refused(t: float, reason: str | None, detail: str | None = None, latency_s: float = 0.01) -> RequestRecord:
-    """A 503 with ``reason`` in X-Genchaos-503-Reason and, unless given, that reason's own sentence."""
-    sentence = detail if detail is not None else SENTENCES_503.get(reason or "")
-    return RequestRecord(t=t, status=503, latency_s=latency_s, trace_id=f"trace-{t}", retry_after="1",
-                         reason_503=reason, detail=sentence)
+    """A 503 from the reference service with ``reason`` in its cause header and, unless given, that
+    reason's own sentence; its causes read as the runner reads them (sentence and header must agree)."""
+    record = RequestRecord(t=t, status=503, latency_s=latency_s, trace_id=f"trace-{t}", retry_after="1",
+                           reason_503=reason, detail=detail if detail is not None else sentence(reason))
+    record.causes = REFERENCE_API.causes(record)
+    return record
 
 
 def window(start: float, end: float, dependency: str, kind: str, *, proxy: str | None = None,
@@ -44,12 +55,15 @@ def observation(requests: list[RequestRecord] = (), *, windows: list[FaultWindow
                 fal_log: list[dict[str, Any]] = (), samples: list[BreakerSample] = (),
                 counters_at_start: dict[str, float] | None = None,
                 service_counters: dict[str, float] | None = None,
-                allowed_503_reasons: list[str] = (), settle_s: float = 0.0) -> Observation:
+                allowed_503_reasons: list[str] = (), settle_s: float = 0.0,
+                upstream_metric: str | None = UPSTREAM_METRIC) -> Observation:
+    """A run of the reference service, whose contract names its upstream-attempts counter."""
     return Observation(scenario="synthetic", profile="hardened", timing="fast", started_at=0.0, duration_s=20.0,
                        requests=list(requests), breaker_samples=list(samples), fault_windows=list(windows),
                        fal_log=list(fal_log), counters_at_start=dict(counters_at_start or {}),
                        service_counters=dict(service_counters or {}),
-                       allowed_503_reasons=list(allowed_503_reasons), settle_s=settle_s)
+                       allowed_503_reasons=list(allowed_503_reasons), settle_s=settle_s,
+                       upstream_metric=upstream_metric)
 
 
 def breaker(timeline: list[tuple[float, str]]) -> list[BreakerSample]:
@@ -80,5 +94,4 @@ def cancel(t: float, request_id: str, status: int = 202) -> dict[str, Any]:
 
 def upstream_key(dependency: str, operation: str, outcome: str) -> str:
     """A flattened /metrics key of the service's upstream attempts counter."""
-    return (f"genchaos_upstream_attempts_total{{dependency={dependency},operation={operation},"
-            f"outcome={outcome}}}")
+    return f"{UPSTREAM_METRIC}{{dependency={dependency},operation={operation},outcome={outcome}}}"

@@ -6,13 +6,12 @@ from __future__ import annotations
 import pytest
 
 from chaos.judge.attribution import (
-    SENTENCES_503,
     attributions,
     broken_during,
     misattributed_503,
     misattribution_examples,
 )
-from tests.unit.judge_support import observation, refused, window
+from tests.unit.judge_support import observation, refused, sentence, window
 
 FAL_DOWN = window(2.0, 5.0, "fal", "down", proxy="fal", proxy_bytes=0)
 DB_DOWN = window(2.0, 5.0, "database", "down", proxy="postgres", proxy_bytes=0)
@@ -31,7 +30,7 @@ def test_fal_down_answered_with_database_unavailable_is_misattributed():
 
 
 def test_the_right_header_with_another_dependencys_sentence_is_misattributed():
-    obs = observation([refused(3.0, "fal_unavailable", detail=SENTENCES_503["database_unavailable"])],
+    obs = observation([refused(3.0, "fal_unavailable", detail=sentence("database_unavailable"))],
                       windows=[FAL_DOWN])
     assert misattributed_503(obs) == 1
 
@@ -42,9 +41,9 @@ def test_the_right_header_without_a_sentence_is_misattributed():
 
 
 def test_a_503_without_a_reason_header_is_misattributed():
-    obs = observation([refused(3.0, None, detail=SENTENCES_503["fal_unavailable"])], windows=[FAL_DOWN])
+    obs = observation([refused(3.0, None, detail=sentence("fal_unavailable"))], windows=[FAL_DOWN])
     assert misattributed_503(obs) == 1
-    assert misattribution_examples(obs) == ["at 3.0s said no reason while fal was broken"]
+    assert misattribution_examples(obs) == ["at 3.0s said no known sentence while fal was broken"]
 
 
 @pytest.mark.parametrize(("fault", "right", "wrong"), [
@@ -66,7 +65,7 @@ def test_breaker_open_counts_only_where_the_scenario_allows_it():
 
 
 def test_an_allowed_generic_reason_still_needs_its_own_sentence():
-    obs = observation([refused(3.0, "breaker_open", detail=SENTENCES_503["fal_unavailable"])],
+    obs = observation([refused(3.0, "breaker_open", detail=sentence("fal_unavailable"))],
                       windows=[FAL_DOWN], allowed_503_reasons=["breaker_open"])
     assert misattributed_503(obs) == 1
 

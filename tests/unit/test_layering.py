@@ -1,4 +1,4 @@
-"""The harness's folders read as its data path, stack -> scenarios -> run -> judge -> report, and each
+"""The harness's folders read as its data path, contract -> stack -> scenarios -> run -> judge -> report, and each
 imports only what comes before it; the emulators and the Toxiproxy-compatible server stand alone
 (they run as their own processes). A violation names the importing module and what it imported."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import chaos
 
 ROOT = Path(chaos.__file__).parent
-PIPELINE = ["stack", "scenarios", "run", "judge", "report", "soak", "suite", "lanes", "commands", "plugin", "mutants"]
+PIPELINE = ["contract", "stack", "scenarios", "run", "judge", "report", "soak", "suite", "lanes", "commands", "plugin", "mutants"]
 STANDALONE = {"emulators", "toxiproxy"}
 # The scenario format validates metric, claim and reason names against the judge's vocabulary, rate
 # bounds against the judge's statistics (can its phase ever decide it?) and toxic types against the

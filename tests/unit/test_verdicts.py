@@ -7,12 +7,12 @@ import dataclasses
 
 import pytest
 
-from chaos.judge.attribution import SENTENCES_503
 from chaos.judge.claims import audit
 from chaos.judge.measures import percentile
 from chaos.judge.verdicts import judge, overall_verdict
 from chaos.run.observations import BreakerSample, FaultWindow, Observation, RequestRecord
 from chaos.scenarios.model import Scenario
+from tests.unit.judge_support import REFERENCE_API, sentence
 
 
 def ok(t: float, latency: float = 0.4) -> RequestRecord:
@@ -22,8 +22,10 @@ def ok(t: float, latency: float = 0.4) -> RequestRecord:
 
 def refused(t: float, retry_after: str | None = "1", reason: str = "fal_unavailable",
             detail: str | None = None) -> RequestRecord:
-    return RequestRecord(t=t, status=503, latency_s=0.01, trace_id=f"{t}", retry_after=retry_after,
-                         reason_503=reason, detail=detail if detail is not None else SENTENCES_503[reason])
+    record = RequestRecord(t=t, status=503, latency_s=0.01, trace_id=f"{t}", retry_after=retry_after,
+                           reason_503=reason, detail=detail if detail is not None else sentence(reason))
+    record.causes = REFERENCE_API.causes(record)
+    return record
 
 
 def scenario(checks: list[dict], faults: list[dict] | None = None, **extra) -> Scenario:
@@ -150,7 +152,7 @@ def test_a_slow_recovery_fails_the_recovery_check():
 def test_a_breaker_that_never_closes_has_no_recovery_and_fails():
     s = scenario([{"metric": "recovery_s", "max": 30}], DOWN)
     result = judge(s, observation(HEALTHY_RUN, samples=breaker([(2.6, "open"), (9.9, "open")])))
-    assert checks_of(result)["recovery_s"].observed == "unmeasured" and result.verdict == "fail"
+    assert checks_of(result)["recovery_s"].observed == "none" and result.verdict == "fail"
 
 
 def test_a_503_without_retry_after_or_sentence_fails_checks_and_claim():
