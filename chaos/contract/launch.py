@@ -61,9 +61,9 @@ def stack_environment(contract: Contract, info: StackInfo) -> dict[str, str]:
 
 def service_environment(contract: Contract, info: StackInfo, settings: dict[str, str]) -> dict[str, str]:
     """The whole environment the harness adds for the service: the stack, the profile, the timing preset
-    and a scenario's settings, in that order of precedence (the last wins)."""
+    and a scenario's settings (by the contract's names), in that order of precedence (the last wins)."""
     return {**stack_environment(contract, info), **contract.profile_env(info.profile),
-            **contract.preset(info.timing).env, **settings}
+            **contract.preset(info.timing).env, **contract.scenario_settings(settings)[0]}
 
 
 def command(contract: Contract, port: int) -> list[str]:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from chaos.contract.names import PROFILES, TIMINGS, canonical_profile, canonical_timing
 
 CONTRACT_FILE_NAME = "genchaos.yaml"
+SETTING_PREFIX = "GENCHAOS_"  # how scenarios name the settings they change
 PLACEHOLDERS = ("{port}", "{host}", "{python}")
 
 # The report's four sentences (the high-load one serves the open breaker and an overloaded queue).
@@ -231,6 +232,10 @@ class Contract(_Strict):
                                                 description="profile -> the environment that selects it")
     timings: dict[str, TimingPreset] = Field(default_factory=_report_timings, min_length=1)
     model_id: str = "fal-ai/flux/dev"
+    settings: dict[str, str] | None = Field(
+        None, description="the variable that receives each setting a scenario changes (named like a timing: "
+                          "breaker_failure_threshold, retry_base_delay_s, ...); null: a scenario's GENCHAOS_* "
+                          "settings are passed as they are")
     api: Api = Field(default_factory=Api)
     sentences: Sentences = Field(default_factory=Sentences)
     features: Features = Field(default_factory=Features)
@@ -257,6 +262,31 @@ class Contract(_Strict):
         if unknown:
             raise ValueError(f"unknown timing preset {', '.join(unknown)}; known: {', '.join(TIMINGS)}")
         return renamed
+
+    @field_validator("settings")
+    @classmethod
+    def _known_settings(cls, settings: dict[str, str] | None) -> dict[str, str] | None:
+        unknown = sorted(set(settings or {}) - set(TIMING_NAMES))
+        if unknown:
+            raise ValueError(f"unknown setting {', '.join(unknown)}; known: {', '.join(TIMING_NAMES)}")
+        return settings
+
+    def scenario_settings(self, settings: dict[str, str]) -> tuple[dict[str, str], dict[str, float]]:
+        """A scenario's settings (GENCHAOS_<TIMING> names) as (this service's environment, the timings they
+        set); a setting the contract does not map is not given to the service."""
+        env: dict[str, str] = {}
+        timings: dict[str, float] = {}
+        for key, value in settings.items():
+            name = key.removeprefix(SETTING_PREFIX).lower()
+            if self.settings is None:
+                env[key] = value
+            elif name in self.settings:
+                env[self.settings[name]] = value
+            else:
+                continue
+            if name in TIMING_NAMES:
+                timings[name] = float(value)
+        return env, timings
 
     @property
     def workdir(self) -> Path:

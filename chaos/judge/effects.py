@@ -1,8 +1,9 @@
 """Fault-effect proof: every fault of a scenario must be seen to bite, or the run proves nothing.
 
-Each fault is judged by evidence the harness gathers itself where it can (bytes its proxy moved
-while the toxic was on, what FAL's log shows, the latency its requests saw) and by the service's
-own counters only for what only the service can count (that its timeout fired). A fault with no
+Each fault is judged by evidence the harness gathers itself (bytes its proxy moved while the toxic
+was on, what FAL's log shows, the latency its requests saw, the requests it touched that did not
+succeed), and by the service's own upstream counter, where its contract names one, only as another
+witness (that a timeout fired that users never saw). A fault with no
 visible effect makes the scenario an invalid run, never a pass.
 """
 
@@ -66,27 +67,36 @@ def _down(obs: Observation, window: FaultWindow) -> FaultEffect:
                        f"{_bytes_text(window)}; {hurt} of {len(touched)} requests during it did not succeed")
 
 
+def _hurt(obs: Observation, window: FaultWindow) -> tuple[int, str]:
+    """Requests the fault touched that did not succeed: what users saw of it, with no help from the service."""
+    touched = _during(obs, window)
+    hurt = sum(not r.succeeded for r in touched)
+    return hurt, f"{hurt} of {len(touched)} requests during it did not succeed"
+
+
 def _toxic(obs: Observation, window: FaultWindow) -> FaultEffect:
     kind, dependency = window.kind, window.dependency
     shift = latency_shift_s(obs, window)
     moved = _moved_bytes(window)
+    hurt, hurt_text = _hurt(obs, window)
     if kind == "latency":
         needed = LATENCY_SHARE * window.attributes.get("latency", 0) / 1000
         fired = counted(obs, dependency, "timeout")
-        shown = moved and ((shift is not None and shift >= needed) or fired > 0)
+        shown = moved and ((shift is not None and shift >= needed) or fired > 0 or hurt > 0)
         return FaultEffect(window.description, shown, f"{_bytes_text(window)}; {_shift_text(shift)} "
-                                                      f"(needs +{needed:.2f}s); the service counted {fired} "
-                                                      f"{dependency} timeouts")
+                                                      f"(needs +{needed:.2f}s); {hurt_text}; the service counted "
+                                                      f"{fired} {dependency} timeouts")
     if kind in ("timeout", "bandwidth"):
         fired = counted(obs, dependency, "timeout")
         slowed = kind == "bandwidth" and shift is not None and shift >= MIN_SHIFT_S
-        return FaultEffect(window.description, moved and (fired > 0 or slowed),
-                           f"{_bytes_text(window)}; the service counted {fired} {dependency} timeouts; "
-                           f"{_shift_text(shift)}")
+        return FaultEffect(window.description, moved and (fired > 0 or slowed or hurt > 0),
+                           f"{_bytes_text(window)}; {hurt_text}; the service counted {fired} {dependency} "
+                           f"timeouts; {_shift_text(shift)}")
     if kind == "reset_peer":
         errors = counted(obs, dependency, "error") + counted(obs, dependency, "timeout")
-        return FaultEffect(window.description, moved and errors > 0,
-                           f"{_bytes_text(window)}; the service counted {errors} failed {dependency} calls")
+        return FaultEffect(window.description, moved and (errors > 0 or hurt > 0),
+                           f"{_bytes_text(window)}; {hurt_text}; the service counted {errors} failed "
+                           f"{dependency} calls")
     return FaultEffect(window.description, window.proxy_bytes is not None and window.proxy_bytes > 0,
                        _bytes_text(window))
 

@@ -172,7 +172,7 @@ async def run_scenario(scenario: Scenario, info: StackInfo, profile: str, contra
                           upstream_metric=contract.telemetry.metrics.upstream_attempts)
         limits = pool_limits(max_connections=200, max_keepalive_connections=50)
         async with httpx.AsyncClient(base_url=info.service_url, limits=limits) as client:
-            obs.timings = await judged_timings(client, contract, scenario.timing)
+            obs.timings = await judged_timings(client, contract, scenario.timing, scenario.service_env)
             obs.counters_at_start = await scrape_counters(client, contract)
             obs.accepted_forgeries = await accepted_forgeries(client, api, info.jwt_secret, info.jwt_issuer)
             sampler = BreakerSampler(client, contract.telemetry.breakers, started_at=started_at)

@@ -42,10 +42,11 @@ async def _read_key(client: httpx.AsyncClient, where: JsonKey, timeout_s: float)
     return body.get(where.key) if isinstance(body, dict) else None
 
 
-async def judged_timings(client: httpx.AsyncClient, contract: Contract, timing: str) -> dict[str, float]:
-    """The timings a run is judged against: the contract's preset, overridden by what the service
-    publishes where the contract says it does (a scenario's settings may change a number)."""
-    timings = dict(contract.preset(timing).values)
+async def judged_timings(client: httpx.AsyncClient, contract: Contract, timing: str,
+                         settings: dict[str, str] | None = None) -> dict[str, float]:
+    """The timings a run is judged against: the contract's preset with the scenario's settings that reach
+    the service, overridden by what the service publishes where the contract says it does."""
+    timings = {**contract.preset(timing).values, **contract.scenario_settings(settings or {})[1]}
     where = contract.telemetry.timings
     if where is not None:
         with contextlib.suppress(httpx.HTTPError, ValueError):

@@ -1,8 +1,12 @@
-"""503 ground truth: a 503 must name the dependency the harness broke, in its reason header and
-its sentence; each case sits next to the one that turns it wrong."""
+"""503 ground truth: a 503 must name the dependency the harness broke, by its sentence and, where the
+contract names a cause header (the reference service's), by that header too; each case sits next to the
+one that turns it wrong."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import httpx
 import pytest
 
 from chaos.judge.attribution import (
@@ -11,6 +15,9 @@ from chaos.judge.attribution import (
     misattributed_503,
     misattribution_examples,
 )
+from chaos.contract.model import load_contract
+from chaos.run.observations import RequestRecord
+from chaos.run.protocol import GenerationProtocol
 from tests.unit.judge_support import observation, refused, sentence, window
 
 FAL_DOWN = window(2.0, 5.0, "fal", "down", proxy="fal", proxy_bytes=0)
@@ -128,3 +135,50 @@ def test_a_503_answered_during_the_fault_for_a_request_sent_just_before_it_is_at
 def test_a_503_answered_before_the_fault_began_is_misattributed():
     obs = observation([refused(1.5, "database_unavailable", latency_s=0.4)], windows=[DB_DOWN])
     assert misattributed_503(obs) == 1
+
+
+# --- a service without a cause header: its sentence alone says what it blames -------------------
+
+HEADERLESS = GenerationProtocol(load_contract(Path(__file__).resolve().parents[2] / "examples/lumen/genchaos.yaml"))
+
+
+def said(t: float, cause: str) -> RequestRecord:
+    """A 503 carrying the sentence of ``cause`` and no cause header, read as the runner reads it."""
+    record = RequestRecord(t=t, status=503, latency_s=0.01, trace_id=f"trace-{t}")
+    HEADERLESS.record_submission(record, httpx.Response(503, json={"detail": sentence(cause)},
+                                                        headers={"Retry-After": "1"}))
+    return record
+
+
+def test_the_database_sentence_during_a_database_fault_is_attributed():
+    obs = observation([said(3.0, "database_unavailable")], windows=[DB_DOWN])
+    assert misattributed_503(obs) == 0
+
+
+def test_the_fal_sentence_during_a_database_fault_is_misattributed():
+    obs = observation([said(3.0, "fal_unavailable")], windows=[DB_DOWN])
+    assert misattributed_503(obs) == 1
+    assert misattribution_examples(obs) == ["at 3.0s said fal_unavailable while database was broken"]
+
+
+def test_the_high_load_sentence_during_a_fal_fault_is_attributed_only_where_breaker_open_is_allowed():
+    busy = [said(3.0, "breaker_open")]
+    assert busy[0].causes == ("breaker_open", "overloaded")
+    assert misattributed_503(observation(busy, windows=[FAL_DOWN], allowed_503_reasons=["breaker_open"])) == 0
+    assert misattributed_503(observation(busy, windows=[FAL_DOWN], allowed_503_reasons=["overloaded"])) == 0
+    assert misattributed_503(observation(busy, windows=[FAL_DOWN])) == 1
+    assert misattribution_examples(observation(busy, windows=[FAL_DOWN])) == [
+        "at 3.0s said breaker_open/overloaded while fal was broken"]
+
+
+def test_the_high_load_sentence_while_nothing_is_broken_is_misattributed_even_where_allowed():
+    obs = observation([said(12.0, "breaker_open")], windows=[FAL_DOWN], allowed_503_reasons=["breaker_open"])
+    assert misattributed_503(obs) == 1
+
+
+def test_a_sentence_no_cause_has_is_misattributed():
+    record = RequestRecord(t=3.0, status=503, latency_s=0.01, trace_id="trace-3.0")
+    HEADERLESS.record_submission(record, httpx.Response(503, json={"detail": "Service Unavailable"}))
+    obs = observation([record], windows=[FAL_DOWN], allowed_503_reasons=["breaker_open", "overloaded"])
+    assert misattributed_503(obs) == 1
+    assert misattribution_examples(obs) == ["at 3.0s said no known sentence while fal was broken"]

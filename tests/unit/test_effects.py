@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from chaos.judge.effects import fault_effects, latency_shift_s
+from chaos.judge.measures import counted
 from tests.unit.judge_support import completed, failed, observation, poll, refused, result, submit, upstream_key, window
 
 STORAGE_TIMEOUTS = upstream_key("storage", "upload", "timeout")
@@ -136,6 +137,18 @@ def test_a_reset_peer_toxic_shows_its_effect_by_the_failed_calls_the_service_cou
     key = upstream_key("database", "query", "error")
     assert only_effect(observation(steady(), windows=[resets], service_counters={key: 3})).shown is True
     assert only_effect(observation(steady(), windows=[resets])).shown is False
+
+
+def test_counts_are_read_only_from_the_counter_the_contract_names():
+    resets = window(5.0, 8.0, "database", "reset_peer", proxy="postgres", proxy_bytes=300)
+    counters = {upstream_key("database", "query", "error"): 3}
+    assert counted(observation(steady(), service_counters=counters), "database", "error") == 3
+    assert counted(observation(steady(), service_counters=counters, upstream_metric=None), "database", "error") == 0
+    renamed = {"svc_calls_total{dependency=database,operation=query,outcome=error}": 3}
+    assert counted(observation(steady(), service_counters=renamed, upstream_metric="svc_calls_total"),
+                   "database", "error") == 3
+    assert only_effect(observation(steady(), windows=[resets], service_counters=counters,
+                                   upstream_metric=None)).shown is False
 
 
 # --- FAL behaviours: FAL's own log --------------------------------------------------------------
