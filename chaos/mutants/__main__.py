@@ -2,7 +2,8 @@
 defect in a copy of the service, run the ci scenarios that should catch it, print the matrix and
 `caught K/N`. Without --service, the reference service and its catalogue (chaos/mutants/catalogue.py).
 
-Exit 0 only if the unmutated copy passes every scenario used and every defect is caught; 1 otherwise;
+Exit 0 only if the unmutated copy fails no check but the findings its defect file declares (none for the
+reference service) and every defect is caught; 1 otherwise;
 2 when the matrix cannot run as written (an unknown defect or scenario, a snippet the service no longer
 has, a stack that cannot start); 130 when interrupted.
 """
@@ -126,9 +127,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     print_matrix(out, control, outcomes, catalogue.profile)
     caught = sum(bool(o.catches(control)) for o in outcomes)
-    out.print(f"caught {caught}/{len(outcomes)}" + ("" if control.passed else "; the unmutated service FAILS"),
-              highlight=False)
-    return EXIT_PASS if control.passed and caught == len(outcomes) else EXIT_FAIL
+    unexpected = control.unexpected_failures(catalogue.findings)
+    if catalogue.findings:
+        out.print(f"findings the unmutated service has on purpose: {', '.join(catalogue.findings)}", highlight=False)
+    out.print(f"caught {caught}/{len(outcomes)}" + (f"; the unmutated service FAILS: {'; '.join(unexpected)}"
+                                                    if unexpected else ""), highlight=False)
+    return EXIT_PASS if not unexpected and caught == len(outcomes) else EXIT_FAIL
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ class DefectFile:
     package: Path
     profile: str
     defects: tuple[Defect, ...]
+    findings: tuple[str, ...] = ()  # "scenario: check" the unmutated service fails: weaknesses it has on purpose
 
 
 class CatalogueError(ValueError):
@@ -38,12 +39,13 @@ class CatalogueError(ValueError):
 
 
 def load_defects(path: Path) -> DefectFile:
-    """Read a defect file (YAML: package, profile, defects: [{name, breaks, file, old, new, scenarios}])."""
+    """Read a defect file (YAML: package, profile, findings: ["scenario: check", ...], defects: [{name,
+    breaks, file, old, new, scenarios}])."""
     try:
         data = yaml.safe_load(Path(path).read_text())
         defects = tuple(Defect(**{**entry, "scenarios": tuple(entry["scenarios"])}) for entry in data["defects"])
         return DefectFile(package=(Path(path).parent / data["package"]).resolve(), profile=str(data["profile"]),
-                          defects=defects)
+                          defects=defects, findings=tuple(map(str, data.get("findings") or ())))
     except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
         raise CatalogueError(f"defect file {path}: {type(exc).__name__}: {exc}") from None
 

@@ -63,6 +63,12 @@ class Outcome:
     def errors(self) -> list[str]:
         return [f"{r.name}: {r.error}" for r in self.results if r.error is not None]
 
+    def unexpected_failures(self, findings: tuple[str, ...]) -> list[str]:
+        """Checks this copy failed that are not among the declared findings ("scenario: check"), and errors."""
+        failed = [f"{r.name}: {c.name}" for r in self.results if r.error is None for c in r.checks
+                  if not c.passed and c.status != "unmeasured"]
+        return [text for text in failed if text not in findings] + self.errors()
+
 
 def ci_scenarios(defects: list[Defect]) -> dict[str, list[Scenario]]:
     """Each defect's scenarios from the ci suite, by defect name; a name outside ci is a MatrixError."""

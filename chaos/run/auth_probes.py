@@ -57,8 +57,9 @@ async def accepted_forgeries(client: httpx.AsyncClient, api: GenerationProtocol,
 async def cross_user_reads(client: httpx.AsyncClient, api: GenerationProtocol, records: list[RequestRecord],
                            stranger: str) -> list[str]:
     """What a user who owns none of the load's generations got to see of them: each of a few accepted
-    generations asked for by id (anything but 404 is a leak), and its own list (any of them listed is a
-    leak). Empty when nothing leaked or nothing was accepted."""
+    generations asked for by id (any answer but 404 is a leak, even a 403 that admits it exists; a 5xx or
+    429 says nothing either way), and its own list (any of them listed is a leak). Empty when nothing
+    leaked or nothing was accepted."""
     accepted = [r.generation_id for r in records if r.generation_id]
     if not accepted:
         return []
@@ -70,7 +71,7 @@ async def cross_user_reads(client: httpx.AsyncClient, api: GenerationProtocol, r
                                         headers=api.headers(stranger, new_trace_id()))
         except httpx.HTTPError:
             continue
-        if response.status_code != 404:
+        if response.status_code != 404 and response.status_code < 500 and response.status_code != 429:
             leaks.append(f"GET another user's {generation_id}: {response.status_code}")
     if api.list_path is not None:
         try:

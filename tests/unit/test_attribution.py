@@ -9,13 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from chaos.contract.model import load_contract
 from chaos.judge.attribution import (
     attributions,
     broken_during,
     misattributed_503,
     misattribution_examples,
 )
-from chaos.contract.model import load_contract
 from chaos.run.observations import RequestRecord
 from chaos.run.protocol import GenerationProtocol
 from tests.unit.judge_support import observation, refused, sentence, window

@@ -169,7 +169,8 @@ def launched(**fields: Any) -> Contract:
     return parse_contract(minimal(**{
         "env": {"database_url": "DB_DSN", "fal_host": "FAL_HOST", "fal_run_host": "FAL_RUN", "fal_key": "FAL_SECRET",
                 "ca_bundle": "CA", "storage_url": "STORE", "storage_key": None, "jwt_secret": "JWT",
-                "jwt_issuer": "ISS", "traces_file": "TRACES", "fixed": {"NO_PROXY": "localhost", "SHARED": "fixed"}},
+                "jwt_issuer": "ISS", "traces_file": "TRACES",
+                "fixed": {"NO_PROXY": "localhost", "SHARED": "fixed", "LEVEL": "fixed"}},
         "profiles": {"as_written": {}, "hardened": {"MODE": "hardened", "SHARED": "profile", "LEVEL": "profile"}},
         "timings": {"fast": {"env": {"SHARED": "preset", "TICK": "preset"}}}, **fields}))
 
@@ -189,11 +190,13 @@ def test_the_stack_reaches_the_service_under_the_contracts_variable_names():
 def test_the_profile_then_the_preset_then_the_settings_win():
     contract = launched()
     env = launch.service_environment(contract, Stack(), {"TICK": "setting", "DB_DSN": "postgresql://elsewhere"})
-    assert env["MODE"] == "hardened" and env["LEVEL"] == "profile"
-    assert env["SHARED"] == "preset"  # fixed < profile < preset
+    assert env["MODE"] == "hardened"
+    assert env["LEVEL"] == "profile"  # the stack's values < profile
+    assert env["SHARED"] == "preset"  # profile < preset
     assert env["TICK"] == "setting"  # preset < settings
     assert env["DB_DSN"] == "postgresql://elsewhere"  # a scenario's setting beats even the stack
-    assert "MODE" not in launch.service_environment(contract, Stack(profile="as_written"), {})
+    as_written = launch.service_environment(contract, Stack(profile="as_written"), {})
+    assert "MODE" not in as_written and as_written["LEVEL"] == "fixed"
 
 
 def test_the_reference_contract_gives_the_reference_service_its_own_variables():
@@ -231,3 +234,28 @@ def test_the_command_runs_where_the_contract_file_says(tmp_path: Path):
     gone = parse_contract(minimal(start={"command": ["svc", "{port}"], "cwd": "gone"}), tmp_path / "genchaos.yaml")
     with pytest.raises(ContractError, match="not a directory"):
         launch.working_directory(gone)
+
+
+# --- a scenario's settings, by the contract's names ---------------------------------------------
+
+def test_a_scenario_setting_reaches_lumen_under_its_own_name_and_sets_the_timing_judged():
+    lumen = load_contract(LUMEN)
+    env, timings = lumen.scenario_settings({"GENCHAOS_BREAKER_FAILURE_THRESHOLD": "3",
+                                            "GENCHAOS_MAX_UNFINISHED_PER_USER": "100000"})
+    assert env == {"LUMEN_BREAKER_THRESHOLD": "3"}  # a setting lumen has no variable for is not given
+    assert timings == {"breaker_failure_threshold": 3.0}
+    launched_env = launch.service_environment(lumen, Stack(profile="as_written"),
+                                              {"GENCHAOS_BREAKER_FAILURE_THRESHOLD": "3"})
+    assert launched_env["LUMEN_BREAKER_THRESHOLD"] == "3" and "GENCHAOS_BREAKER_FAILURE_THRESHOLD" not in launched_env
+
+
+def test_without_settings_names_a_scenarios_settings_pass_as_they_are():
+    env, timings = default_contract().scenario_settings({"GENCHAOS_RETRY_BASE_DELAY_S": "0.5",
+                                                         "GENCHAOS_MAX_UNFINISHED_PER_USER": "100000"})
+    assert env == {"GENCHAOS_RETRY_BASE_DELAY_S": "0.5", "GENCHAOS_MAX_UNFINISHED_PER_USER": "100000"}
+    assert timings == {"retry_base_delay_s": 0.5}
+
+
+def test_a_settings_name_that_is_no_timing_is_refused():
+    message = refusal(minimal(settings={"breaker_treshold": "SVC_THRESHOLD"}))
+    assert "settings: " in message and "unknown setting breaker_treshold" in message

@@ -37,7 +37,8 @@ def prompt_of(record: RequestRecord) -> str:
 
 def test_a_submission_belongs_to_the_generation_whose_trace_its_prompt_marks():
     first, second = accepted(0.5, "g-1"), accepted(0.6, "g-2")
-    log = [job_call(1.0, "submit", "r-2", prompt=prompt_of(second)), job_call(1.1, "submit", "r-1", prompt=prompt_of(first))]
+    log = [job_call(1.0, "submit", "r-2", prompt=prompt_of(second)),
+           job_call(1.1, "submit", "r-1", prompt=prompt_of(first))]
     linked = link_fal_log(log, [first, second], STARTED_AT)
     assert [(e["request_id"], e["generation_id"]) for e in linked] == [("r-2", "g-2"), ("r-1", "g-1")]
     assert [e["t"] for e in linked] == pytest.approx([1.0, 1.1])  # relative to the scenario's start

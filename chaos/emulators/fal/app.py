@@ -238,13 +238,16 @@ def _addressed_job(emulator: Emulator, request: Request) -> Job | Response:
 
 
 def _prompt(body: bytes | None) -> str | None:
-    """The prompt a job request carries, as the log keeps it: how the harness finds the generation a
-    job serves, since any service passes its user's prompt to FAL unchanged."""
+    """The prompt a job request carries, as the log keeps it (a long one by its start and its end, where a
+    service that adds to its user's prompt leaves the user's words): how the harness finds the generation
+    a job serves, since any service passes its user's prompt on to FAL."""
     try:
         prompt = json.loads(body or b"").get("prompt")
     except (ValueError, AttributeError, RecursionError):
         return None
-    return prompt[:PROMPT_LOG_CHARS] if isinstance(prompt, str) else None
+    if not isinstance(prompt, str):
+        return None
+    return prompt if len(prompt) <= PROMPT_LOG_CHARS else f"{prompt[:PROMPT_LOG_CHARS // 2]}…{prompt[-PROMPT_LOG_CHARS // 2:]}"
 
 
 @protocol_call("submit")
