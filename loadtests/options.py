@@ -116,12 +116,12 @@ def resolve(environment) -> LoadPlan:
         raise LoadSetupError(str(exc)) from exc
     scenario = find_scenario(options.scenario, options.scenario_file)
     try:
-        service_contract(options.service or (stack.contract if stack else "") or "")
+        service_contract(getattr(options, "service", "") or (stack.contract if stack else "") or "")
     except ContractError as exc:
         raise LoadSetupError(str(exc)) from exc
 
     if stack is not None:
-        options.service = options.service or stack.contract or ""
+        options.service = getattr(options, "service", "") or stack.contract or ""
         options.jwt_secret = options.jwt_secret or stack.jwt_secret
         options.jwt_issuer = options.jwt_issuer or stack.jwt_issuer
         environment.host = options.host = environment.host or stack.service_url

@@ -36,12 +36,13 @@ class GenerationFailed(Exception):
     """How a generation went wrong, as Locust shows it in its failures table."""
 
 
-def _failure_label(response) -> str:
-    """Failure text grouped by Locust: a 503 by its sentence, a transport error by its kind."""
+def _failure_label(response, causes: tuple[str, ...] = ()) -> str:
+    """Failure text grouped by Locust: a 503 by its causes (from its sentence) where known, else its
+    sentence; a transport error by its kind."""
     if not response.status_code:
         return f"transport error: {type(response.error).__name__}" if response.error else "no response"
     if response.status_code == 503:
-        return f"503 {protocol.error_detail(response) or 'without a sentence'}"
+        return f"503 {'/'.join(causes) or protocol.error_detail(response) or 'without a sentence'}"
     return f"HTTP {response.status_code}"
 
 
@@ -91,7 +92,7 @@ class SignedInUser(FastHttpUser):
                 self.api.record_submission(record, response)
             else:
                 record.detail = str(response.error)
-            failure = None if self._expected(record) else _failure_label(response)
+            failure = None if self._expected(record) else _failure_label(response, record.causes)
             if failure:
                 response.failure(failure)
             else:

@@ -84,7 +84,15 @@ def working_directory(contract: Contract, override: Path | None = None) -> Path:
     cwd = Path(override).resolve() if override is not None else contract.workdir
     if not cwd.is_dir():
         raise ContractError(f"contract {contract.name!r}: start.cwd {cwd} is not a directory")
+    module = _module(contract.start.command or [])
+    if override is not None and module and not (cwd / module.split(".")[0]).is_dir():
+        raise ContractError(f"{cwd} holds no {module} package to run")
     return cwd
+
+
+def _module(argv: list[str]) -> str | None:
+    """The module a ``python -m MODULE`` command runs, else None."""
+    return argv[argv.index("-m") + 1] if "-m" in argv[:-1] else None
 
 
 def python_path(cwd: Path) -> str:
