@@ -59,19 +59,17 @@ def _shift_text(shift: float | None) -> str:
     return "no latency shift measurable" if shift is None else f"median generation +{shift:.2f}s"
 
 
-def _down(obs: Observation, window: FaultWindow) -> FaultEffect:
-    touched = _during(obs, window)
-    hurt = sum(not r.succeeded for r in touched)
-    silent = window.proxy_bytes is None or window.proxy_bytes == 0
-    return FaultEffect(window.description, hurt > 0 and silent,
-                       f"{_bytes_text(window)}; {hurt} of {len(touched)} requests during it did not succeed")
-
-
 def _hurt(obs: Observation, window: FaultWindow) -> tuple[int, str]:
     """Requests the fault touched that did not succeed: what users saw of it, with no help from the service."""
     touched = _during(obs, window)
     hurt = sum(not r.succeeded for r in touched)
     return hurt, f"{hurt} of {len(touched)} requests during it did not succeed"
+
+
+def _down(obs: Observation, window: FaultWindow) -> FaultEffect:
+    hurt, hurt_text = _hurt(obs, window)
+    silent = window.proxy_bytes is None or window.proxy_bytes == 0
+    return FaultEffect(window.description, hurt > 0 and silent, f"{_bytes_text(window)}; {hurt_text}")
 
 
 def _toxic(obs: Observation, window: FaultWindow) -> FaultEffect:
