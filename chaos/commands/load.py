@@ -19,8 +19,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from chaos.commands.service_option import chosen_contract
 from chaos.commands.signals import exit_cleanly_on_sigterm
-from chaos.contract.model import ContractError, default_contract, load_contract
+from chaos.contract.model import ContractError
 from chaos.run.locust_command import locust_command, locustfile
 from chaos.scenarios.catalogue import ScenarioError, load_catalogue, load_scenario, select
 from chaos.scenarios.model import Scenario
@@ -124,7 +125,7 @@ def _stack(args: argparse.Namespace, scenario: Scenario | None, out: Path, exits
                           f"{scenario.name} is written for {'/'.join(scenario.profiles)} with {scenario.timing} "
                           "timing[/yellow]")
         return args.stack_file.resolve()
-    contract = load_contract(args.service) if args.service else default_contract()
+    contract = chosen_contract(args)
     profiles = [p for p in (scenario.profiles if scenario else ["hardened"]) if p in contract.profiles]
     profile = "hardened" if "hardened" in profiles else (profiles or list(contract.profiles))[0]
     with console.status("starting the embedded stack…"):
