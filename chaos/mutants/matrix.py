@@ -40,10 +40,6 @@ class Outcome:
     def label(self) -> str:
         return self.defect.name if self.defect else "unmutated"
 
-    @property
-    def passed(self) -> bool:
-        return bool(self.results) and all(r.passed for r in self.results)
-
     def checks(self, passed: bool) -> dict[CheckKey, str]:
         """The checks that passed (or failed) in scenarios that ran to their end, described."""
         return {(r.name, i): f"{r.name}: {c.name} (expected {c.expected}, observed {c.observed})"

@@ -57,7 +57,8 @@ def test_a_scenario_outside_ci_is_an_error_naming_the_defect() -> None:
 
 
 def _result(name: str, *passed: bool, error: str | None = None) -> SimpleNamespace:
-    checks = [SimpleNamespace(name=f"check{i}", passed=p, expected=0, observed=1) for i, p in enumerate(passed)]
+    checks = [SimpleNamespace(name=f"check{i}", passed=p, expected=0, observed=1, status="held" if p else "not held")
+              for i, p in enumerate(passed)]
     return SimpleNamespace(name=name, passed=all(passed) and error is None, checks=checks, error=error)
 
 
@@ -67,6 +68,17 @@ def test_only_checks_the_unmutated_copy_passes_count_as_catches() -> None:
     caught = Outcome(DEFECTS[0], [_result("baseline", False, False)])
     assert noisy.catches(control) == [] and len(noisy.noise(control)) == 1
     assert caught.catches(control) == ["baseline: check0 (expected 0, observed 1)"]
+
+
+def test_the_unmutated_copy_may_fail_only_its_declared_findings() -> None:
+    control = Outcome(None, [_result("retry_backoff", True, False), _result("baseline", True)])
+    assert control.unexpected_failures(("retry_backoff: check1",)) == []
+    assert control.unexpected_failures(()) == ["retry_backoff: check1"]
+    unmeasured = Outcome(None, [SimpleNamespace(name="baseline", error=None, checks=[
+        SimpleNamespace(name="idempotency_violations", passed=False, status="unmeasured")])])
+    assert unmeasured.unexpected_failures(()) == []
+    broken = Outcome(None, [_result("baseline", False, error="service exited")])
+    assert broken.unexpected_failures(("baseline: check0",)) == ["baseline: service exited"]
 
 
 def test_a_broken_run_catches_nothing() -> None:
