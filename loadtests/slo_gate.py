@@ -23,6 +23,7 @@ from chaos.judge.registry import RATE_METRICS
 from chaos.judge.stats import Status
 from chaos.judge.verdicts import CheckResult, ScenarioResult, judge
 from chaos.run.observations import FaultWindow, Observation, RequestRecord
+from chaos.run.runner import breaker_seen_by_clients
 from chaos.scenarios.model import Check, Scenario
 from chaos.stack.embedded import PROFILES
 from loadtests.users import GENERATION_REQUEST_TYPE
@@ -66,12 +67,15 @@ def _since_start(records: list[RequestRecord], started_at: float) -> list[Reques
 
 
 def observation(facts: RunFacts) -> Observation:
+    """What the judge reads, as `genchaos run` builds it: a service that publishes no breaker states has
+    its breaker read from the answers clients got (chaos.run.runner.breaker_seen_by_clients)."""
+    requests = _since_start(facts.records, facts.started_at)
     return Observation(
         scenario=facts.scenario.name if facts.scenario else "unscripted",
         profile=facts.profile, timing=facts.timing, started_at=facts.started_at, duration_s=facts.duration_s,
-        requests=_since_start(facts.records, facts.started_at),
+        requests=requests,
         flood_requests=_since_start(facts.flood_records, facts.started_at),
-        breaker_samples=list(facts.breaker_samples), fault_windows=sorted(facts.fault_windows, key=lambda w: w.start),
+        breaker_samples=list(facts.breaker_samples) or breaker_seen_by_clients(requests), fault_windows=sorted(facts.fault_windows, key=lambda w: w.start),
         fal_log=facts.fal_log, service_counters=facts.service_counters,
         timings=dict(facts.timings),
         service_env=dict(facts.scenario.service_env) if facts.scenario else {},
