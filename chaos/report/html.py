@@ -1,6 +1,7 @@
 """report.html: one self-contained page (inline CSS and SVG, no script, no network) for the people who
 review a run: the verdict, a summary row per scenario x profile, the claims audit (claims x profiles),
-and per scenario its checks (expected vs observed), charts over time and exemplar trace waterfalls."""
+and per scenario its checks (expected vs observed), what the service's own telemetry said beside what
+happened, charts over time and exemplar trace waterfalls."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ figure.charts{{margin:.5rem 0}} figcaption,.meta,.legend{{font-size:.8rem;color:
 svg{{display:block;max-width:100%;height:auto;margin:.25rem 0}}
 .swatch{{display:inline-block;width:.9rem;height:.7rem;margin:0 .25rem 0 .6rem;vertical-align:middle}}
 nav a{{margin-right:.75rem}} code{{font-size:.8rem}} .error{{color:#b3261e}}
+table.telemetry tr.disagrees td{{background:#fce8e6}}
+table.telemetry tr.disagrees td:first-child{{border-left:4px solid #b3261e}}
+table.telemetry tr.unmeasured td{{background:#f5f5f5;color:#777}}
 """
 
 
@@ -127,6 +131,23 @@ def checks_table(checks: list[dict[str, Any]]) -> str:
             f"{rows}</table>")
 
 
+TELEMETRY_ROW_CLASSES = {"not held": "disagrees", "unmeasured": "unmeasured"}
+
+
+def telemetry_table(rows: list[dict[str, Any]]) -> str:
+    """What the service said about itself beside what the harness saw, so a service whose own telemetry
+    disagrees with what happened stands out; nothing when nothing was compared."""
+    if not rows:
+        return ""
+    body = "".join(
+        f'<tr class="{TELEMETRY_ROW_CLASSES.get(r["status"], "")}"><td>{escape(r["aspect"])}</td>'
+        f'<td>{escape(r["service_said"])}</td><td>{escape(r["happened"])}</td><td>{escape(r["tolerance"])}</td>'
+        f'<td>{status_badge(r["status"])}</td></tr>' for r in rows)
+    return ('<h4>What the service said, and what happened</h4><table class="telemetry"><tr><th>aspect</th>'
+            "<th>the service said</th><th>what happened</th><th>tolerance</th><th>result</th></tr>"
+            f"{body}</table>")
+
+
 def scenario_section(s: dict[str, Any]) -> str:
     faults = ", ".join(f"{escape(f['description'])} ({f['start']:.1f}–{f['end']:.1f} s)" for f in s.get("faults") or [])
     settings = ", ".join(f"{escape(k)}={escape(str(v))}" for k, v in (s.get("settings") or {}).items())
@@ -137,7 +158,7 @@ def scenario_section(s: dict[str, Any]) -> str:
             f'<h3>{escape(s["name"])} · {escape(s["profile"])} profile · {status_badge(s.get("outcome", s["verdict"]))}</h3>'
             f'<p class="meta">timing {escape(str(s.get("timing")))}{" · settings " + settings if settings else ""}'
             f'<br>faults: {faults or "none"}</p>{error}{checks_table(s["checks"])}'
-            f'{scenario_charts(s)}{traces}</section>')
+            f'{telemetry_table(s.get("telemetry") or [])}{scenario_charts(s)}{traces}</section>')
 
 
 def render_html(report: dict[str, Any]) -> str:

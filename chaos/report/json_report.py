@@ -15,6 +15,8 @@ from chaos.judge.verdicts import ScenarioResult, overall_verdict
 # `outcome` (passed | failed | inconclusive | invalid), `duration_s` and the service's `timings`.
 # 3: the resilience profile once called "report" is "as_written" and the "report" timing preset is
 # "real"; `profile_aliases` and `timing_aliases` map the old names for readers of older reports.
+# Scenarios' `telemetry` (what the service said about itself against what happened) came within 3, as a key
+# readers may ignore; reports written before it lack the key, which reads as no rows.
 SCHEMA_VERSION = 3
 
 
@@ -29,7 +31,7 @@ def build_report(results: list[ScenarioResult], claims: list[ClaimResult], gated
         "scenarios": [{
             "name": r.name, "profile": r.profile, "verdict": r.verdict, "outcome": r.outcome, "timing": r.timing,
             "gated": r.profile in gated_profiles, "duration_s": r.duration_s, "timings": r.timings,
-            "checks": [dataclasses.asdict(c) for c in r.checks],
+            "checks": [dataclasses.asdict(c) for c in r.checks], "telemetry": r.telemetry,
             "metrics": r.metrics, "faults": r.faults, "timeline": r.timeline, "settings": r.settings,
             "error": r.error,
         } for r in results],

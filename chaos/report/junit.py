@@ -1,8 +1,9 @@
 """junit.xml: one testcase per scenario x profile, with its time; a gated failure lists each check that
 did not hold (expected vs observed), an ungated profile's failure is <skipped> with the reason, so CI
 reporters show red only for what decides the run. Gated claims that read not held are testcases too.
-Checks the service's contract could not give evidence for are listed, unmeasured, in the testcase's
-<system-out>."""
+Where the service's own telemetry disagreed with what happened, the failure lists that beside the checks.
+Checks and telemetry the service's contract could not give evidence for are listed, unmeasured, in the
+testcase's <system-out>."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from typing import Any
 
 
 def _problems(scenario: dict[str, Any]) -> list[str]:
-    return [f"{c['name']}: {c.get('status', 'not held')}, expected {c['expected']}, observed {c['observed']}"
-            for c in scenario["checks"] if not c["passed"] and c.get("status") != "unmeasured"]
+    checks = [f"{c['name']}: {c.get('status', 'not held')}, expected {c['expected']}, observed {c['observed']}"
+              for c in scenario["checks"] if not c["passed"] and c.get("status") != "unmeasured"]
+    telemetry = [f"{t['aspect']}: not held, the service said {t['service_said']}; what happened: {t['happened']} "
+                 f"(tolerance: {t['tolerance']})" for t in scenario.get("telemetry", []) if t["status"] == "not held"]
+    return checks + telemetry
 
 
 def build_junit(report: dict[str, Any]) -> ET.ElementTree:
@@ -41,6 +45,8 @@ def build_junit(report: dict[str, Any]) -> ET.ElementTree:
                                                        f"{message}"[:500])
         unmeasured = [f"unmeasured {c['name']}: {c['observed']}" for c in scenario["checks"]
                       if c.get("status") == "unmeasured"]
+        unmeasured += [f"unmeasured {t['aspect']}: {t['service_said']}" for t in scenario.get("telemetry", [])
+                       if t["status"] == "unmeasured"]
         if unmeasured:
             ET.SubElement(case, "system-out").text = "\n".join(unmeasured)
     for claim in claims:

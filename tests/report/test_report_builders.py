@@ -1,5 +1,6 @@
 """The report's builders on synthetic data: chart geometry (fault windows, breaker bands, gaps), the series
-the runner records for them, exemplar picking from OTLP/JSON traces, waterfalls and the claims table."""
+the runner records for them, exemplar picking from OTLP/JSON traces, waterfalls, the claims table, and the
+service's telemetry beside what happened in every report."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from chaos.judge.checks import CheckResult
 from chaos.judge.measures import breaker_states, exemplar_candidates, timeline
 from chaos.judge.verdicts import ScenarioResult
 from chaos.report import write_reports
 from chaos.report.charts import COLOURS, LEFT, RIGHT, WIDTH, breaker_chart, rate_chart, scenario_charts, time_axis
 from chaos.report.exemplars import TraceIndex, scenario_exemplars, waterfall
-from chaos.report.html import claims_table
+from chaos.report.html import claims_table, render_html
+from chaos.report.json_report import build_report
 from chaos.report.waterfall import waterfall_svg
 from chaos.run.observations import BreakerSample, Observation, RequestRecord
 
@@ -201,3 +204,62 @@ def test_write_reports_adds_exemplars_to_report_json_and_the_page(tmp_path):
     assert saved["scenarios"][0]["exemplars"][0]["trace_id"] == "w2"
     html = (tmp_path / "out" / "report.html").read_text()
     assert 'class="waterfall"' in html and "needed 2 FAL attempts" in html
+
+
+TELEMETRY = [
+    {"aspect": "503s counted by cause", "service_said": "genchaos_http_503_total: fal_unavailable 0",
+     "happened": "clients received 14 503s: fal_unavailable 14", "status": "not held",
+     "tolerance": "equal, give or take one per unanswered request (2)"},
+    {"aspect": "breaker state gauge", "service_said": "genchaos_breaker_state{dependency=\"fal\"} open at 2.1 s",
+     "happened": "clients saw <breaker_open> from 2.3 s", "status": "held", "tolerance": "within one sample (0.1 s)"},
+    {"aspect": "traces joined to requests", "service_said": "unmeasured: the contract names no traces file",
+     "happened": "40 requests sent", "status": "unmeasured", "tolerance": "every request"},
+]
+
+
+def telemetry_results() -> list[ScenarioResult]:
+    """A failed scenario whose service miscounted its 503s, and a passed one that compared no telemetry."""
+    told = ScenarioResult(name="fal_down", profile="hardened", timing="fast", verdict="fail", outcome="failed",
+                          checks=[CheckResult("success_rate >= 0.9", False, 0.9, 0.5, "not held"),
+                                  CheckResult("idempotent", False, True, "unmeasured: no idempotency claimed",
+                                              "unmeasured")],
+                          metrics={"requests": 40}, telemetry=TELEMETRY)
+    silent = ScenarioResult(name="baseline", profile="hardened", timing="fast", verdict="pass", checks=[],
+                            metrics={"requests": 40})
+    return [told, silent]
+
+
+def test_report_json_carries_each_scenarios_telemetry_rows(tmp_path):
+    write_reports(tmp_path, telemetry_results(), [], ["hardened"], [])
+    told, silent = json.loads((tmp_path / "report.json").read_text())["scenarios"]
+    assert told["telemetry"] == TELEMETRY and silent["telemetry"] == []
+
+
+def test_the_telemetry_table_marks_disagreement_greys_the_unmeasured_and_escapes_everything():
+    page = render_html(build_report(telemetry_results(), [], ["hardened"]))
+    told, silent = page.split('<section class="scenario"')[1:]
+    table = ET.fromstring(told[told.index('<table class="telemetry">'):].split("</table>")[0] + "</table>")
+    header, *rows = table.findall("tr")
+    assert [th.text for th in header] == ["aspect", "the service said", "what happened", "tolerance", "result"]
+    assert [(row.get("class"), row[0].text, row[4].find("span").text) for row in rows] == [
+        ("disagrees", "503s counted by cause", "not held"), ("", "breaker state gauge", "held"),
+        ("unmeasured", "traces joined to requests", "unmeasured")]
+    assert rows[1][1].text == 'genchaos_breaker_state{dependency="fal"} open at 2.1 s'
+    assert rows[1][2].text == "clients saw <breaker_open> from 2.3 s"
+    assert rows[2][1].text == "unmeasured: the contract names no traces file"
+    assert told.index('class="checks"') < told.index("What the service said, and what happened")
+    assert "What the service said" not in silent and 'class="telemetry"' not in silent
+
+
+def test_junit_fails_on_disagreeing_telemetry_beside_the_checks_and_lists_the_unmeasured(tmp_path):
+    write_reports(tmp_path, telemetry_results(), [], ["hardened"], [])
+    told, silent = ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")
+    failure = told.find("failure")
+    assert "success_rate >= 0.9: not held" in failure.get("message")
+    assert ("503s counted by cause: not held, the service said genchaos_http_503_total: fal_unavailable 0; "
+            "what happened: clients received 14 503s: fal_unavailable 14") in failure.get("message")
+    assert "breaker state gauge" not in failure.text
+    assert told.find("system-out").text.splitlines() == [
+        "unmeasured idempotent: unmeasured: no idempotency claimed",
+        "unmeasured traces joined to requests: unmeasured: the contract names no traces file"]
+    assert silent.find("failure") is None and silent.find("system-out") is None

@@ -1,6 +1,7 @@
 """report.html in a real headless Chromium: a short FAL-fault scenario runs on the embedded stack, the
 reports are written, and the page must load without console errors while its screenshot shows the
-charts, the breaker timeline and the exemplar waterfalls in their colours (pixels, not only DOM)."""
+charts, the breaker timeline and the exemplar waterfalls in their colours (pixels, not only DOM). A page
+written from hand-made results shows how the service's telemetry rows are drawn."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from chaos.judge.claims import audit
+from chaos.judge.verdicts import ScenarioResult
 from chaos.report import write_reports
 from chaos.report.charts import COLOURS, TOP
 from chaos.report.waterfall import BAR_COLOURS, EVENT_COLOURS
@@ -119,3 +121,50 @@ def test_the_screenshot_shows_both_exemplar_waterfalls(page: dict):
     retried = shot(page, "Generation")
     assert count_colour(retried, BAR_COLOURS["error"]) > 200  # the failed attempts
     assert count_colour(retried, EVENT_COLOURS["retry"]) > 20
+
+
+TELEMETRY = [
+    {"aspect": "503s counted by cause", "service_said": "genchaos_http_503_total: fal_unavailable 0",
+     "happened": "clients received 14 503s: fal_unavailable 14", "status": "not held",
+     "tolerance": "equal, give or take one per unanswered request (2)"},
+    {"aspect": "readiness", "service_said": "/readyz: fal down from 2.0 s", "happened": "fal proxy down from 2.0 s",
+     "status": "held", "tolerance": "within one refresh (0.5 s)"},
+    {"aspect": "traces joined to requests", "service_said": "unmeasured: the contract names no traces file",
+     "happened": "40 requests sent", "status": "unmeasured", "tolerance": "every request"},
+]
+ROWS_AS_SHOWN = """[...document.querySelectorAll('#fal_down--hardened table.telemetry tr')].slice(1).map(row => {
+    const cell = getComputedStyle(row.cells[0]), box = row.getBoundingClientRect();
+    return {text: row.innerText, shown: box.width > 0 && box.height > 0, background: cell.backgroundColor,
+            border: cell.borderLeftWidth, colour: cell.color};
+})"""
+
+
+@pytest.fixture(scope="module")
+def telemetry_page(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """How the browser draws one scenario's telemetry rows, and what it finds in a scenario without any."""
+    told = ScenarioResult(name="fal_down", profile="hardened", timing="fast", verdict="fail", outcome="failed",
+                          checks=[], metrics={"requests": 40}, telemetry=TELEMETRY)
+    silent = ScenarioResult(name="baseline", profile="hardened", timing="fast", verdict="pass", checks=[],
+                            metrics={"requests": 40})
+    out = tmp_path_factory.mktemp("telemetry")
+    write_reports(out, [told, silent], [], ["hardened"], [])
+    with Chromium(chromium) as browser:
+        browser.open((out / "report.html").as_uri())
+        return {"errors": browser.errors(), "rows": browser.evaluate(ROWS_AS_SHOWN),
+                "silent": browser.evaluate("document.getElementById('baseline--hardened').innerText")}
+
+
+def test_a_disagreeing_telemetry_row_is_highlighted_and_an_unmeasured_one_says_what_is_missing(telemetry_page: dict):
+    assert telemetry_page["errors"] == []
+    disagrees, agrees, unmeasured = telemetry_page["rows"]
+    assert all(row["shown"] for row in telemetry_page["rows"])
+    assert "genchaos_http_503_total: fal_unavailable 0" in disagrees["text"] and "not held" in disagrees["text"]
+    assert disagrees["background"] != agrees["background"]
+    assert float(disagrees["border"].removesuffix("px")) > float(agrees["border"].removesuffix("px"))
+    assert "unmeasured: the contract names no traces file" in unmeasured["text"]
+    assert unmeasured["colour"] != agrees["colour"]
+
+
+def test_a_scenario_without_telemetry_rows_has_no_telemetry_table(telemetry_page: dict):
+    assert "baseline" in telemetry_page["silent"]
+    assert "What the service said" not in telemetry_page["silent"]
