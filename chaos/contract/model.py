@@ -199,13 +199,31 @@ class JsonKey(_Strict):
 
 
 class Metrics(_Strict):
-    """Prometheus metric names the service exposes (null: it has none)."""
+    """Prometheus metric names the service exposes (null: it has none). Each is checked against what the
+    harness saw happen; a check of one the contract does not name is unmeasured."""
 
-    http_503_total: str | None = None
-    cause_label: str | None = None
-    breaker_state: str | None = None
+    http_503_total: str | None = Field(None, description="a counter of the 503s the API answered, by cause")
+    cause_label: str | None = Field(None, description="the 503 counter's label naming the cause")
+    cause_values: dict[str, str] = Field(default_factory=dict, description="label value -> cause "
+                                         "(fal_unavailable, ..., breaker_open, overloaded) where they differ")
+    breaker_state: str | None = Field(None, description="a gauge of each breaker's state")
+    breaker_label: str = Field("dependency", description="the gauge's label naming the breaker")
+    breaker_values: dict[str, float] = Field(default_factory=lambda: {"closed": 0, "open": 1, "half_open": 2},
+                                             description="state -> the gauge's value for it")
+    generations_total: str | None = Field(None, description="a counter of generations reaching a terminal "
+                                                            "status, labelled with the API's status value")
+    status_label: str = Field("status", description="the generations counter's label naming the status")
     upstream_attempts: str | None = Field(None, description="a counter of calls to dependencies, labelled "
                                                             "dependency, operation and outcome (timeout, error, ...)")
+
+    @model_validator(mode="after")
+    def _known_values(self) -> Metrics:
+        wrong = sorted(set(self.cause_values.values()) - set(CAUSES))
+        if wrong:
+            raise ValueError(f"cause_values: unknown cause {', '.join(wrong)}; known: {', '.join(CAUSES)}")
+        if set(self.breaker_values) != {"closed", "open", "half_open"}:
+            raise ValueError("breaker_values: give the gauge's value for closed, open and half_open")
+        return self
 
 
 class Telemetry(_Strict):
@@ -218,6 +236,9 @@ class Telemetry(_Strict):
                                                        "(name -> {state: closed|open|half_open})")
     metrics_path: str | None = None
     metrics: Metrics = Field(default_factory=Metrics)
+    trace_context: bool = Field(False, description="W3C trace context is carried from each request through "
+                                                   "its generation's queue to FAL, and spans are written to "
+                                                   "the stack's traces file (env.traces_file)")
 
 
 def _report_timings() -> dict[str, TimingPreset]:

@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from chaos.judge import fal_log
+from chaos.judge import fal_log, telemetry_truth
 from chaos.judge.attribution import misattributed_503
 from chaos.run.observations import Observation, RequestRecord
 
@@ -245,6 +245,7 @@ def run_metrics(obs: Observation) -> dict[str, Any]:
         "unabandoned_stuck_jobs": len(fal_log.unabandoned(stuck, timings.get("fal_attempt_timeout_s", 300.0))),
         "longest_stuck_job_s": max((j.last_call - j.submitted for j in stuck), default=None),
         **{f"{dependency}_timeouts": counted(obs, dependency, "timeout") for dependency in ("fal", "storage", "database")},
+        **telemetry_truth.disagreements(obs),
         "breaker_states": breaker_states(obs),
         "exemplar_candidates": exemplar_candidates(obs, by_generation),
     }

@@ -103,6 +103,20 @@ METRICS: dict[str, Metric] = _declare(
            "generations that failed while FAL refused the key whose error does not name the key"),
     Metric("unabandoned_stuck_jobs", "run", "count",
            "stuck FAL jobs the service kept waiting on past the attempt timeout"),
+    # What the service said about itself, against what happened (chaos.judge.telemetry_truth).
+    Metric("miscounted_503s", "run", "count",
+           "503s by which the service's 503 counter, by cause, differs from the 503s clients received "
+           "(beyond one per unanswered call)"),
+    Metric("miscounted_generations", "run", "count",
+           "generations by which the service's outcome counter differs from the outcomes clients polled"),
+    Metric("breaker_state_disagreements", "run", "count",
+           "times the breaker states the service published (or its gauge) contradicted the breaker clients "
+           "ran into"),
+    Metric("readiness_disagreements", "run", "count",
+           "outages readiness did not report, recoveries it did not report, and false alarms, within the "
+           "health interval plus 1 s"),
+    Metric("unjoined_traces", "run", "count",
+           "generations with a FAL job whose trace context does not join the request that created it"),
     Metric("fal_timeouts", "run", "count", "FAL calls the service counted as timed out (health checks aside)"),
     Metric("storage_timeouts", "run", "count", "storage calls the service counted as timed out (health checks aside)"),
     Metric("database_timeouts", "run", "count", "database calls the service counted as timed out (health checks aside)"),

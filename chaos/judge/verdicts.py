@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaos.judge import telemetry_truth
 from chaos.judge.attribution import misattribution_examples
 from chaos.judge.checks import NAMED_BY, CheckResult, evaluate
 from chaos.judge.effects import fault_effects
@@ -42,6 +43,7 @@ class ScenarioResult:
     error: str | None = None
     duration_s: float = 0.0  # how long the scenario took to run, for junit.xml
     timings: dict[str, float] = field(default_factory=dict)  # what the service said it ran with
+    telemetry: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -84,6 +86,10 @@ def _outcome(checks: list[CheckResult], effects: list[CheckResult]) -> str:
 def judge(scenario: Scenario, obs: Observation) -> ScenarioResult:
     """Every check that applies to the observed profile, and every fault's effect; the verdict passes
     only if all hold."""
+    comparisons = telemetry_truth.compare(obs)
+    for metric, missing in telemetry_truth.NO_EVIDENCE.items():
+        if metric not in comparisons:
+            obs.unmeasurable.setdefault(metric, missing)
     metrics = scenario_metrics(obs, scenario.settle_s)
     run_values = {key: metrics[key] for key in (*RUN_METRICS, *NAMED_BY.values())}
     checks = [evaluate(check, obs, run_values) for check in scenario.checks_for(obs.profile)]
@@ -96,7 +102,7 @@ def judge(scenario: Scenario, obs: Observation) -> ScenarioResult:
         faults=[{"start": w.start, "end": w.end, "description": w.description, "dependency": w.dependency,
                  "proxy_bytes": w.proxy_bytes} for w in obs.fault_windows],
         timeline=timeline(obs), settings=dict(scenario.service_env), evidence=list(scenario.evidence),
-        timings=dict(obs.timings),
+        timings=dict(obs.timings), telemetry=telemetry_truth.rows(obs, comparisons),
     )
 
 

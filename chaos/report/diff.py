@@ -27,7 +27,7 @@ from chaos.report.json_report import SCHEMA_VERSION
 READABLE_SCHEMA_VERSIONS = tuple(range(2, SCHEMA_VERSION + 1))
 
 OUTCOME_RANK = {"passed": 3, "inconclusive": 2, "failed": 1, "invalid": 0}  # invalid proved nothing at all
-STATUS_RANK = {"held": 2, "inconclusive": 1, "not held": 0}  # a claim "not measured" is outside this order
+STATUS_RANK = {"held": 2, "inconclusive": 1, "not held": 0}  # "unmeasured" and "not measured" are outside this order
 
 Kind = Literal["regression", "improvement", "new", "removed", "changed"]
 
@@ -42,7 +42,7 @@ Profile = Annotated[str, pydantic.AfterValidator(canonical_profile)]
 
 class _Check(pydantic.BaseModel):
     name: str
-    status: Literal["held", "not held", "inconclusive"]
+    status: Literal["held", "not held", "inconclusive", "unmeasured"]
 
 
 class _Scenario(pydantic.BaseModel):

@@ -4,10 +4,11 @@ generation whose worker needed more than one FAL attempt, found in the service's
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+
+from chaos.run.traces import attributes, load_spans
 
 MAX_SPANS = 60  # rows in one waterfall; a long trace is cut, and says so
 # The contrib ASGI instrumentation's per-message spans (a service traced with it rather than with
@@ -18,36 +19,6 @@ STATUS_ATTRIBUTES = ("http.response.status_code", "http.status_code")
 SHOWN_ATTRIBUTES = (*STATUS_ATTRIBUTES, "genchaos.503_reason", "genchaos.dependency", "genchaos.attempt",
                     "genchaos.outcome", "genchaos.generation_id", "genchaos.attempts", "db.statement")
 ERROR_STATUS = 2  # OTLP Status.code ERROR
-
-
-def attribute_value(value: dict[str, Any]) -> Any:
-    """The plain value of an OTLP/JSON AnyValue ({"stringValue": ...}, {"intValue": "3"}, ...)."""
-    for kind, plain in value.items():
-        if kind == "intValue":
-            return int(plain)
-        if kind in ("stringValue", "boolValue", "doubleValue"):
-            return plain
-    return None
-
-
-def attributes(item: dict[str, Any]) -> dict[str, Any]:
-    return {a["key"]: attribute_value(a.get("value", {})) for a in item.get("attributes", [])}
-
-
-def load_spans(path: Path) -> list[dict[str, Any]]:
-    """Every span of an OTLP/JSON lines file; unreadable lines (a write cut short) are skipped."""
-    if not path.is_file():
-        return []
-    spans = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            request = json.loads(line)
-            for resource in request.get("resourceSpans", []):
-                for scope in resource.get("scopeSpans", []):
-                    spans.extend(scope.get("spans", []))
-        except (ValueError, AttributeError, TypeError):
-            continue
-    return spans
 
 
 def waterfall(trace: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -55,6 +55,14 @@ class BreakerSample:
     states: dict[str, str]  # dependency -> closed | open | half_open
 
 
+@dataclass(frozen=True)
+class ReadinessSample:
+    """One read of the service's readiness endpoint: did it say ready (a 2xx)?"""
+
+    t: float
+    ready: bool
+
+
 @dataclass
 class FaultWindow:
     """When one fault was applied, what it broke, and the bytes its proxy moved meanwhile."""
@@ -80,7 +88,16 @@ class Observation:
     duration_s: float  # how long the load ran
     requests: list[RequestRecord] = field(default_factory=list)
     flood_requests: list[RequestRecord] = field(default_factory=list)  # the flooding user's (Load.flood_rate_per_s)
-    breaker_samples: list[BreakerSample] = field(default_factory=list)
+    breaker_samples: list[BreakerSample] = field(default_factory=list)  # published, else as clients saw them
+    # What the service said about itself while the run went on, for the checks of its telemetry.
+    published_breakers: list[BreakerSample] = field(default_factory=list)  # where its contract says it publishes
+    gauge_samples: list[BreakerSample] = field(default_factory=list)  # its breaker-state gauge, decoded
+    readiness_samples: list[ReadinessSample] = field(default_factory=list)
+    counted_503s: dict[str, int] | None = None  # its 503 counter's growth by sentence group (None: no counter)
+    counted_outcomes: dict[str, int] | None = None  # its generations counter's growth, completed/failed
+    received_503s: dict[str, int] = field(default_factory=dict)  # 503s the harness received, by sentence group
+    unanswered_calls: int = 0  # API calls the harness never got an answer to (the service may have counted them)
+    trace_joins: dict[str, list[str]] | None = None  # trace FAL saw -> traces it joins (None: no traces file)
     fault_windows: list[FaultWindow] = field(default_factory=list)
     fal_log: list[dict[str, Any]] = field(default_factory=list)  # emulator entries, `t` made relative
     storage_log: list[dict[str, Any]] = field(default_factory=list)  # the same, from the storage emulator

@@ -19,12 +19,21 @@ from typing import Any, Protocol
 import httpx
 
 from chaos.contract.model import Contract
+from chaos.run.answers import AnswerTally
 from chaos.run.auth_probes import accepted_forgeries, cross_user_reads
 from chaos.run.images import verify_images
 from chaos.run.observations import BreakerSample, Observation, RequestRecord
 from chaos.run.protocol import GenerationProtocol, marked_trace
-from chaos.run.telemetry import BreakerSampler, judged_timings, scrape_counters, unmeasurable
+from chaos.run.telemetry import (
+    TelemetrySampler,
+    counted_503s,
+    counted_outcomes,
+    judged_timings,
+    scrape_counters,
+    unmeasurable,
+)
 from chaos.run.timeline import FaultSession
+from chaos.run.traces import file_size, joined_traces, trace_of
 from chaos.run.traffic import TrafficDriver
 from chaos.scenarios.model import Fault, Scenario
 from chaos.stack.embedded import EmbeddedStack, StackInfo
@@ -152,6 +161,17 @@ def breaker_seen_by_clients(records: list[RequestRecord]) -> list[BreakerSample]
     return samples
 
 
+def _read_trace_joins(obs: Observation, traces_file: str | None, offset: int) -> None:
+    """Which request traces the trace contexts FAL received join (from the service's spans written since
+    ``offset``); unmeasured for a service whose stack gives it no traces file (one started elsewhere)."""
+    if traces_file is None:
+        obs.unmeasurable["unjoined_traces"] = "the stack gives this service no traces file"
+        return
+    wanted = {trace for entry in obs.fal_log if entry.get("kind") in ("submit", "run")
+              if (trace := trace_of(entry.get("traceparent")))}
+    obs.trace_joins = joined_traces(traces_file, offset, wanted)
+
+
 async def run_scenario(scenario: Scenario, info: StackInfo, profile: str, contract: Contract) -> Observation:
     """Run one scenario against a prepared service and return what was observed."""
     faults = FaultController(info.toxiproxy_url)
@@ -170,12 +190,15 @@ async def run_scenario(scenario: Scenario, info: StackInfo, profile: str, contra
                           allowed_503_reasons=list(scenario.allowed_503_reasons), settle_s=scenario.settle_s,
                           unmeasurable=unmeasurable(contract),
                           upstream_metric=contract.telemetry.metrics.upstream_attempts)
+        traces_from = file_size(info.traces_file)
+        tally = AnswerTally(contract)
         limits = pool_limits(max_connections=200, max_keepalive_connections=50)
-        async with httpx.AsyncClient(base_url=info.service_url, limits=limits) as client:
+        async with httpx.AsyncClient(base_url=info.service_url, limits=limits, event_hooks=tally.event_hooks) as client:
             obs.timings = await judged_timings(client, contract, scenario.timing, scenario.service_env)
             obs.counters_at_start = await scrape_counters(client, contract)
+            tally.counting = True  # every API answer from here to the last scrape is in the service's counters too
             obs.accepted_forgeries = await accepted_forgeries(client, api, info.jwt_secret, info.jwt_issuer)
-            sampler = BreakerSampler(client, contract.telemetry.breakers, started_at=started_at)
+            sampler = TelemetrySampler(client, contract, started_at=started_at)
             stop_sampling = asyncio.Event()
             sampling = asyncio.create_task(sampler.run(stop_sampling))
             timeline = asyncio.create_task(_fault_timeline(scenario, session, started_at))
@@ -191,12 +214,20 @@ async def run_scenario(scenario: Scenario, info: StackInfo, profile: str, contra
                 session.rollback()  # synchronous on purpose: it must complete even while being cancelled
                 stop_sampling.set()
                 await asyncio.gather(sampling, return_exceptions=True)
-            obs.breaker_samples = sampler.samples or breaker_seen_by_clients(obs.requests)
+            obs.published_breakers, obs.gauge_samples = sampler.breaker_samples, sampler.gauge_samples
+            obs.readiness_samples = sampler.readiness_samples
+            obs.breaker_samples = sampler.breaker_samples or breaker_seen_by_clients(obs.requests)
+            tally.counting = False
             obs.service_counters = await scrape_counters(client, contract)
+            obs.received_503s, obs.unanswered_calls = dict(tally.received_503), tally.unanswered
+            obs.counted_503s = counted_503s(obs.counters_at_start, obs.service_counters, contract)
+            obs.counted_outcomes = counted_outcomes(obs.counters_at_start, obs.service_counters, contract)
             obs.cross_user_reads = await cross_user_reads(client, api, obs.requests,
                                                           mint_access_token(info.jwt_secret, info.jwt_issuer))
         obs.fal_log = link_fal_log(fal.requests(), obs.requests + obs.flood_requests, started_at)
         obs.storage_log = [{**entry, "t": entry["t"] - started_at} for entry in storage.requests()]
+        if "unjoined_traces" not in obs.unmeasurable:
+            _read_trace_joins(obs, info.traces_file, traces_from)
         obs.fault_windows = sorted(session.windows, key=lambda w: w.start)
         await verify_images(obs.requests, obs.fal_log, fal_url=info.fal_admin_url, fal_key=info.fal_key,
                             ca_bundle=info.ca_bundle)

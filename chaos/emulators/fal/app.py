@@ -166,6 +166,7 @@ def protocol_call(kind: str, *, queue: bool = True) -> Callable[[Handler], Calla
             emulator.request_log.record(
                 arrived, request.method, request.url.path, response.status_code, kind,
                 request_id=request.state.request_id, generation_id=request.headers.get(GENERATION_ID_HEADER),
+                traceparent=request.headers.get("traceparent"),
                 **({"prompt": _prompt(request.state.body)} if kind in JOB_KINDS else {}),
             )
             return response
