@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from chaos.commands.service_option import chosen_contract
-from chaos.commands.signals import exit_cleanly_on_sigterm
+from chaos.commands.signals import install_interrupt_handlers
 from chaos.contract.model import ContractError
 from chaos.run.locust_command import locust_command, locustfile
 from chaos.scenarios.catalogue import ScenarioError, load_catalogue, load_scenario, select
@@ -95,7 +95,7 @@ def _scenario(args: argparse.Namespace) -> Scenario | None:
 
 def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True, soft_wrap=True)  # paths in messages stay whole
-    exit_cleanly_on_sigterm()
+    install_interrupt_handlers()
     try:
         scenario = _scenario(args)
         if scenario is None and not args.run_time:

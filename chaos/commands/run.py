@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from chaos.commands.service_option import add_service_options, chosen_contract
-from chaos.commands.signals import exit_cleanly_on_sigterm
+from chaos.commands.signals import install_interrupt_handlers
 from chaos.contract.model import Contract, ContractError
 from chaos.contract.names import PROFILES, canonical_profile
 from chaos.judge.claims import ClaimResult, audit
@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     except (ScenarioError, UsageError, StackError, ContractError) as exc:
         console.print(f"genchaos run: {exc}", style="red", markup=False, soft_wrap=True)
         return EXIT_USAGE
-    exit_cleanly_on_sigterm()
+    install_interrupt_handlers()
     try:
         if args.metrics_port is not None:
             prometheus_client.start_http_server(args.metrics_port, addr="127.0.0.1")

@@ -1,12 +1,16 @@
-"""Turn SIGTERM into the same clean unwinding as Ctrl-C, so every `finally` and `with` runs."""
+"""Ctrl-C and SIGTERM unwind a long-running command as KeyboardInterrupt, so every `finally` and `with`
+runs, even when the command inherited SIGINT ignored: a shell gives its background jobs (`cmd &` in a
+script, `nohup`) that disposition, and such a command would say "press Ctrl-C to stop" and not stop.
+Children started afterwards get SIGINT back at its default, since exec resets a handled signal."""
 
 from __future__ import annotations
 
 import signal
 
 
-def exit_cleanly_on_sigterm() -> None:
+def install_interrupt_handlers() -> None:
     def _raise_interrupt(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _raise_interrupt)

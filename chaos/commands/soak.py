@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from chaos.commands.signals import exit_cleanly_on_sigterm
+from chaos.commands.signals import install_interrupt_handlers
 from chaos.scenarios.catalogue import ScenarioError
 from chaos.soak import report
 from chaos.soak.growth import MB, METRICS
@@ -78,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True, soft_wrap=True, log_path=False)
-    exit_cleanly_on_sigterm()
+    install_interrupt_handlers()
     calm_s = args.duration / 4 if args.calm_last is None else args.calm_last
     if calm_s >= args.duration:
         console.print(f"genchaos soak: error: --calm-last ({calm_s:g}s) must be shorter than --duration "

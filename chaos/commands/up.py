@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from chaos.commands.service_option import add_service_options, chosen_contract
-from chaos.commands.signals import exit_cleanly_on_sigterm
+from chaos.commands.signals import install_interrupt_handlers
 from chaos.contract.model import ContractError
 from chaos.contract.names import PROFILES, TIMINGS, canonical_profile, canonical_timing
 from chaos.stack.embedded import EmbeddedStack
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
-    exit_cleanly_on_sigterm()
+    install_interrupt_handlers()
     try:
         contract = chosen_contract(args)
         with contextlib.ExitStack() as exits:

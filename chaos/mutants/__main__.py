@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from chaos.commands.run import lane_count
-from chaos.commands.signals import exit_cleanly_on_sigterm
+from chaos.commands.signals import install_interrupt_handlers
 from chaos.contract.model import Contract, ContractError, load_contract
 from chaos.judge.verdicts import ScenarioResult
 from chaos.lanes import Job, LaneProgress
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     except (MatrixError, PatchError, ScenarioError, CatalogueError, ContractError) as exc:
         progress.print(f"mutants: {exc}", style="red", markup=False, soft_wrap=True)
         return EXIT_USAGE
-    exit_cleanly_on_sigterm()
+    install_interrupt_handlers()
     try:
         control, outcomes = run_matrix(defects, scenarios, args.lanes, progress_printer(progress), contract,
                                        catalogue.package, catalogue.profile)
