@@ -99,8 +99,11 @@ class Settings(BaseSettings):
     legacy_tokens_enabled: bool = False
     max_token_bytes: int = 4096
     max_body_bytes: int = 64 * 1024
-    max_queue_depth: int = 1000
-    max_unfinished_per_user: int = Field(20, ge=1)  # hardened profile: more from one user is a 429
+    # Also read under the names genchaos scenarios give these bounds (GENCHAOS_ADMISSION_BOUND, ...).
+    max_queue_depth: int = Field(1000, ge=1, validation_alias=AliasChoices(
+        "max_queue_depth", "GENCHAOS_MAX_QUEUE_DEPTH", "GENCHAOS_ADMISSION_BOUND"))
+    max_unfinished_per_user: int = Field(20, ge=1, validation_alias=AliasChoices(  # hardened: more is a 429
+        "max_unfinished_per_user", "GENCHAOS_MAX_UNFINISHED_PER_USER", "GENCHAOS_PER_USER_LIMIT"))
     signed_url_expires_s: int = 3600
     worker_concurrency: int = 4
     db_pool_min_size: int = 1

@@ -57,6 +57,8 @@ TIMING_NAMES: dict[str, str] = {
     "health_refresh_interval_s": "how often cached dependency health is refreshed",
     "unavailable_retry_after_s": "the Retry-After of a dependency's 503",
     "worker_concurrency": "generations processed at once",
+    "admission_bound": "unfinished generations beyond which POSTs are shed with 503 (features.admission_bound)",
+    "per_user_limit": "unfinished generations one user may have before a 429 (features.per_user_limit)",
 }
 REPORT_TIMINGS: dict[str, float] = {
     "breaker_failure_threshold": 5, "breaker_recovery_timeout_s": 30.0, "retry_attempts": 3,

@@ -20,7 +20,8 @@ from chaos.run.observations import Observation, RequestRecord
 from chaos.scenarios.model import Check
 
 # Run metrics that count things the run can name: a check not held names them.
-NAMED_BY = {"forged_tokens_accepted": "forged_tokens", "cross_user_reads": "cross_user_leaks"}
+NAMED_BY = {"forged_tokens_accepted": "forged_tokens", "cross_user_reads": "cross_user_leaks",
+            "abandoned_fal_jobs": "abandoned_jobs"}
 
 
 @dataclass

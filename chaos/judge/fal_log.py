@@ -266,3 +266,17 @@ def unabandoned(jobs: list[StuckJob], attempt_timeout_s: float) -> list[StuckJob
     return [j for j in jobs
             if j.last_call - j.submitted > attempt_timeout_s + STUCK_SLACK_S
             or (j.resubmitted is not None and j.resubmitted - j.submitted < attempt_timeout_s)]
+
+
+def abandoned_jobs(obs: Observation) -> list[str]:
+    """Jobs FAL took that the service walked away from: never fetched, never cancelled, and no generation
+    still waits for them (theirs ended, or they serve none). FAL runs, and bills, such a job all the same."""
+    settled = {r.generation_id for r in obs.requests + obs.flood_requests if r.accepted and r.final_status}
+    waiting = {r.generation_id for r in obs.requests + obs.flood_requests if r.accepted} - settled
+    calls: dict[str, set[str]] = defaultdict(set)
+    for entry in obs.fal_log:
+        if entry.get("request_id") and (entry.get("kind") != "result" or entry.get("status") == 200):
+            calls[entry["request_id"]].add(entry.get("kind", ""))
+    return [entry["request_id"] for entry in submits(obs)
+            if entry.get("request_id") and 200 <= int(entry.get("status") or 0) < 300
+            and entry.get("generation_id") not in waiting and not calls[entry["request_id"]] & {"result", "cancel"}]

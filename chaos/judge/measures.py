@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from chaos.judge import fal_log, telemetry_truth
+from chaos.judge import admission, fal_log, telemetry_truth
 from chaos.judge.attribution import misattributed_503
 from chaos.run.observations import Observation, RequestRecord
 
@@ -243,8 +243,12 @@ def run_metrics(obs: Observation) -> dict[str, Any]:
         "fal_refused_key_calls": fal_log.refused_key_calls(obs),
         "unexplained_key_failures": _unexplained_key_failures(obs),
         "unabandoned_stuck_jobs": len(fal_log.unabandoned(stuck, timings.get("fal_attempt_timeout_s", 300.0))),
+        "abandoned_fal_jobs": len(fal_log.abandoned_jobs(obs)),
+        "abandoned_jobs": fal_log.abandoned_jobs(obs),
         "longest_stuck_job_s": max((j.last_call - j.submitted for j in stuck), default=None),
         **{f"{dependency}_timeouts": counted(obs, dependency, "timeout") for dependency in ("fal", "storage", "database")},
+        "admitted_beyond_bound": admission.admitted_beyond_bound(obs),
+        "shed_requests": admission.shed_requests(obs),
         **telemetry_truth.disagreements(obs),
         "breaker_states": breaker_states(obs),
         "exemplar_candidates": exemplar_candidates(obs, by_generation),

@@ -103,6 +103,9 @@ METRICS: dict[str, Metric] = _declare(
            "generations that failed while FAL refused the key whose error does not name the key"),
     Metric("unabandoned_stuck_jobs", "run", "count",
            "stuck FAL jobs the service kept waiting on past the attempt timeout"),
+    Metric("admitted_beyond_bound", "run", "count",
+           "generations accepted while the claimed admission bound of others were surely unfinished"),
+    Metric("shed_requests", "run", "count", "POSTs refused for load: a 503 naming an overloaded queue, or a 429"),
     # What the service said about itself, against what happened (chaos.judge.telemetry_truth).
     Metric("miscounted_503s", "run", "count",
            "503s by which the service's 503 counter, by cause, differs from the 503s clients received "
@@ -117,6 +120,8 @@ METRICS: dict[str, Metric] = _declare(
            "health interval plus 1 s"),
     Metric("unjoined_traces", "run", "count",
            "generations with a FAL job whose trace context does not join the request that created it"),
+    Metric("abandoned_fal_jobs", "run", "count",
+           "FAL jobs never fetched nor cancelled that no generation waits for: work FAL runs and bills for nothing"),
     Metric("fal_timeouts", "run", "count", "FAL calls the service counted as timed out (health checks aside)"),
     Metric("storage_timeouts", "run", "count", "storage calls the service counted as timed out (health checks aside)"),
     Metric("database_timeouts", "run", "count", "database calls the service counted as timed out (health checks aside)"),

@@ -98,28 +98,33 @@ def _spells(samples: list[BreakerSample]) -> list[tuple[float, float]]:
 
 
 def _breaker_disagreements(witness: list[BreakerSample], spells: list[tuple[float, float]],
-                           closed_by: float | None) -> list[str]:
+                           working: tuple[float, float] | None) -> list[str]:
     """Where a witness of the breaker contradicts the clients: a refusal spell with no open (or half-open)
-    breaker in it, within the tolerance, and an open breaker after FAL took work again and stayed quiet."""
+    breaker in it, within the tolerance, and an open breaker while FAL was taking work again."""
     problems = [f"closed throughout {start:.1f}–{end:.1f}s while clients were refused for an open breaker"
                 for start, end in spells
                 if not any(s.states and set(s.states.values()) - {"closed"}
                            for s in witness if start - GAUGE_TOLERANCE_S <= s.t <= end + GAUGE_TOLERANCE_S)]
-    last = witness[-1] if witness else None
-    if closed_by is not None and last is not None and last.t > closed_by + GAUGE_TOLERANCE_S \
-            and "open" in last.states.values():
-        problems.append(f"still open at {last.t:.1f}s though FAL took work from {closed_by:.1f}s on")
+    if working is not None:
+        took, until = working
+        stale = next((s.t for s in witness if took + GAUGE_TOLERANCE_S < s.t < until and "open" in s.states.values()),
+                     None)
+        if stale is not None:
+            problems.append(f"open at {stale:.1f}s though FAL took work from {took:.1f}s on")
     return problems
 
 
-def _fal_working_again(obs: Observation) -> float | None:
-    """When FAL last took a job after every fault ended: a breaker cannot be open from then on, short of a
-    new failure, which the last job's success rules out."""
+def _fal_working_again(obs: Observation) -> tuple[float, float] | None:
+    """From when to when FAL took work with no failure in between, once every fault had ended: the first
+    job FAL took after the faults closed any breaker (a probe that succeeds closes it), and until the next
+    failed call nothing could open it again."""
     last_end = max((w.end for w in obs.fault_windows), default=0.0)
-    submits = fal_log.submits(obs)
-    last = submits[-1] if submits else None
-    ok = last is not None and last["t"] >= last_end and 200 <= int(last.get("status") or 0) < 300
-    return last["t"] if ok else None
+    after = [e for e in fal_log.submits(obs) if e["t"] >= last_end]
+    took = next((e["t"] for e in after if 200 <= int(e.get("status") or 0) < 300), None)
+    if took is None:
+        return None
+    failed = next((e["t"] for e in after if e["t"] > took and not 200 <= int(e.get("status") or 0) < 300), None)
+    return took, obs.duration_s + 3600 if failed is None else failed
 
 
 def breaker_state_disagreements(obs: Observation) -> Comparison | None:
@@ -129,9 +134,9 @@ def breaker_state_disagreements(obs: Observation) -> Comparison | None:
     if not witnesses:
         return None
     spells = _spells(breaker_seen_by_clients(obs.requests))
-    closed_by = _fal_working_again(obs)
+    working = _fal_working_again(obs)
     problems = [f"{name}: {problem}" for name, samples in witnesses.items()
-                for problem in _breaker_disagreements(samples, spells, closed_by)]
+                for problem in _breaker_disagreements(samples, spells, working)]
     said = "; ".join(f"{name} {_open_spans(samples)}" for name, samples in witnesses.items())
     happened = "refused for an open breaker " + (", ".join(f"{a:.1f}–{b:.1f}s" for a, b in spells) or "never")
     return Comparison("breaker_state_disagreements", said + (
@@ -190,7 +195,11 @@ def unjoined_traces(obs: Observation) -> Comparison | None:
         return fal_trace == request_trace or request_trace in obs.trace_joins.get(fal_trace or "", [])
 
     lost = {e["generation_id"] for e in jobs if not joined(e)}
-    said = f"{sum(map(joined, jobs))} of {len(jobs)} FAL job requests joined to their request's trace"
+    examples = "; ".join(f"generation {e['generation_id']} at {e['t']:.1f}s: FAL saw "
+                         f"{trace_of(e.get('traceparent')) or 'no trace context'}"
+                         for e in jobs if not joined(e))
+    said = f"{sum(map(joined, jobs))} of {len(jobs)} FAL job requests joined to their request's trace" + (
+        f" (e.g. {examples[:300]})" if examples else "")
     return Comparison("unjoined_traces", said,
                       f"{len({e['generation_id'] for e in jobs})} generations sent jobs to FAL",
                       "every job request joined (same trace, or linked)", len(lost))

@@ -167,9 +167,12 @@ def _read_trace_joins(obs: Observation, traces_file: str | None, offset: int) ->
     if traces_file is None:
         obs.unmeasurable["unjoined_traces"] = "the stack gives this service no traces file"
         return
-    wanted = {trace for entry in obs.fal_log if entry.get("kind") in ("submit", "run")
-              if (trace := trace_of(entry.get("traceparent")))}
-    obs.trace_joins = joined_traces(traces_file, offset, wanted)
+    request_trace = {r.generation_id: r.trace_id for r in obs.requests + obs.flood_requests if r.accepted}
+    expected = {fal_trace: request_trace[entry["generation_id"]] for entry in obs.fal_log
+                if entry.get("kind") in ("submit", "run") and entry.get("generation_id") in request_trace
+                and (fal_trace := trace_of(entry.get("traceparent")))
+                and fal_trace != request_trace[entry["generation_id"]]}
+    obs.trace_joins = joined_traces(traces_file, offset, expected)
 
 
 async def run_scenario(scenario: Scenario, info: StackInfo, profile: str, contract: Contract) -> Observation:
@@ -250,7 +253,10 @@ def run_interruptibly(scenario_run: Coroutine[Any, Any, Observation]) -> Observa
             interrupted = True
             task.cancel()
 
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        # asyncio leaves a signal at its default action once its handler is removed: put the command's own
+        # handlers back, or a SIGTERM between two scenarios would kill the run with no clean-up.
+        previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+        for signum in previous:
             loop.add_signal_handler(signum, interrupt)
         try:
             return await scenario_run
@@ -259,7 +265,8 @@ def run_interruptibly(scenario_run: Coroutine[Any, Any, Observation]) -> Observa
                 raise KeyboardInterrupt from None
             raise
         finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
+            for signum, handler in previous.items():
                 loop.remove_signal_handler(signum)
+                signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
     return asyncio.run(main())

@@ -32,6 +32,9 @@ def unmeasurable(contract: Contract) -> dict[str, str]:
         missing["idempotency_violations"] = "the contract claims no Idempotency-Key support"
     if contract.features.per_user_limit is None:
         missing["flood_refused_429"] = "the contract claims no per-user limit"
+    if contract.features.admission_bound is None:
+        for metric in ("admitted_beyond_bound", "shed_requests"):
+            missing[metric] = "the contract claims no admission bound"
     telemetry, metrics = contract.telemetry, contract.telemetry.metrics
     if metrics.upstream_attempts is None:
         for dependency in ("fal", "storage", "database"):
@@ -59,7 +62,9 @@ async def judged_timings(client: httpx.AsyncClient, contract: Contract, timing: 
                          settings: dict[str, str] | None = None) -> dict[str, float]:
     """The timings a run is judged against: the contract's preset with the scenario's settings that reach
     the service, overridden by what the service publishes where the contract says it does."""
-    timings = {**contract.preset(timing).values, **contract.scenario_settings(settings or {})[1]}
+    claimed = {name: value for name, value in (("admission_bound", contract.features.admission_bound),
+                                               ("per_user_limit", contract.features.per_user_limit)) if value}
+    timings = {**claimed, **contract.preset(timing).values, **contract.scenario_settings(settings or {})[1]}
     where = contract.telemetry.timings
     if where is not None:
         with contextlib.suppress(httpx.HTTPError, ValueError):

@@ -58,19 +58,16 @@ def trace_of(traceparent: str | None) -> str | None:
     return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None
 
 
-def joined_traces(path: str, offset: int, wanted: set[str], wait_s: float = EXPORT_WAIT_S) -> dict[str, list[str]]:
-    """For each wanted trace (those FAL saw), the traces it joins: itself and every trace its spans link
-    to. Waits up to ``wait_s`` for the service to write the wanted traces' spans."""
+def joined_traces(path: str, offset: int, expected: dict[str, str], wait_s: float = EXPORT_WAIT_S) -> dict[str, list[str]]:
+    """For each trace FAL saw (the keys of ``expected``, each with the request trace it should join), the
+    traces it joins: itself and every trace its spans link to. A queued job's root span, which holds the
+    link, is written only once the job ends, so this waits up to ``wait_s`` for every expected join."""
     deadline = time.monotonic() + wait_s
     while True:
-        spans = load_spans(Path(path), offset)
-        present = {span.get("traceId") for span in spans}
-        if wanted <= present or time.monotonic() >= deadline:
-            break
+        joins: dict[str, set[str]] = {trace: {trace} for trace in expected}
+        for span in load_spans(Path(path), offset):
+            if span.get("traceId") in joins:
+                joins[span["traceId"]] |= {link.get("traceId") for link in span.get("links", []) if link.get("traceId")}
+        if all(expected[trace] in linked for trace, linked in joins.items()) or time.monotonic() >= deadline:
+            return {trace: sorted(linked) for trace, linked in joins.items()}
         time.sleep(0.25)
-    joins: dict[str, set[str]] = {trace: {trace} for trace in wanted}
-    for span in spans:
-        trace = span.get("traceId")
-        if trace in joins and span.get("spanId"):
-            joins[trace] |= {link.get("traceId") for link in span.get("links", []) if link.get("traceId")}
-    return {trace: sorted(linked) for trace, linked in joins.items() if trace in present}

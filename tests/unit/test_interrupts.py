@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from chaos.run.runner import run_interruptibly
 from chaos.stack import interrupts, postgres
 from chaos.stack.embedded import EmbeddedStack
 from chaos.stack.postgres import PostgresServer
@@ -95,3 +96,19 @@ def test_an_interrupt_as_a_postgres_tool_ends_is_raised_as_the_interrupt(monkeyp
     monkeypatch.setattr(subprocess.Popen, "communicate", finish_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         postgres._run(["true"], "true")
+
+
+def test_a_scenario_run_gives_the_commands_own_signal_handlers_back():
+    def handler(signum, frame):  # the command's own, as install_interrupt_handlers sets it
+        raise KeyboardInterrupt
+
+    before = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        async def scenario():
+            return "observed"
+
+        assert run_interruptibly(scenario()) == "observed"
+        assert signal.getsignal(signal.SIGTERM) is handler and signal.getsignal(signal.SIGINT) is handler
+    finally:
+        for signum, old in before.items():
+            signal.signal(signum, old)
