@@ -53,7 +53,10 @@ class Side(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.reader is None:
+            # uvloop starts reading after connection_made even when it paused reading, so
+            # the first read pauses it again: the kernel holds the rest until the link exists.
             self._early.append(data)
+            self.transport.pause_reading()
         else:
             self.reader.feed(data)
 

@@ -3,6 +3,7 @@ the toxic pipeline on live connections: no byte lost, doubled or reordered, coun
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import hashlib
@@ -19,7 +20,9 @@ from test_toxiproxy_data_path import round_trip
 from toxiproxy_support import IO_TIMEOUT_S, ServerThread, add_toxic, connect, create_proxy
 
 from chaos.toxiproxy import fast_path
+from chaos.toxiproxy.connection import Connection
 from chaos.toxiproxy.fast_path import FastPath
+from chaos.toxiproxy.link import Link
 from chaos.toxiproxy.stream import Direction
 
 pytestmark = pytest.mark.skipif(not fast_path.AVAILABLE, reason="splice(2) is Linux only")
@@ -75,6 +78,33 @@ def test_plain_connection_runs_on_fast_path_and_toxics_switch_it(api, toxiproxy,
         api.delete("/proxies/p/toxics/latency_downstream")
         assert eventually(lambda: links_on_fast_path(toxiproxy, "p") == BOTH)
         assert round_trip(client) < 0.1
+
+
+def test_bytes_sent_while_the_upstream_is_dialled_wait_in_the_kernel(api, toxiproxy, upstream, monkeypatch):
+    """A client that sends at once, before the upstream answers, is read once and then left to
+    the kernel until the links exist; the bulk then goes by the fast path, not through Python."""
+    dial = Connection._connect_upstream
+
+    async def slow_dial(self):
+        await asyncio.sleep(0.3)
+        await dial(self)
+    monkeypatch.setattr(Connection, "_connect_upstream", slow_dial)
+    through_python = []
+    feed = Link.feed
+
+    def counted_feed(self, data):
+        through_python.append(len(data))
+        feed(self, data)
+    monkeypatch.setattr(Link, "feed", counted_feed)
+    proxy = create_proxy(api, "p", upstream.address)
+    sent = os.urandom(16 << 20)
+    with connect(proxy["listen"]) as client:
+        sender = threading.Thread(target=client.sendall, args=(sent,))
+        sender.start()
+        received = receive(upstream.next_connection(), len(sent))
+        sender.join(IO_TIMEOUT_S)
+    assert received == sent
+    assert sum(through_python) <= 1 << 20, f"{sum(through_python)} bytes read while dialling"
 
 
 def test_without_splice_the_direct_path_carries_data(api, toxiproxy, echo_upstream, monkeypatch):
