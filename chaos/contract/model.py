@@ -228,6 +228,18 @@ class Metrics(_Strict):
         return self
 
 
+class SloRules(_Strict):
+    """The service's Prometheus recording rules and alerts for its availability SLO, judged on a real
+    Prometheus that scrapes the service while a scenario runs."""
+
+    files: list[str] = Field(min_length=1, description="rule files, relative to the contract file")
+    job: str = Field("service", description="the scrape job name the rules select (up{job=...})")
+    success_ratio: str = Field(description="a recorded series (or PromQL) of the share of API responses "
+                                           "that are not 5xx, over a window at least as long as a scenario")
+    ratio_503: str | None = Field(None, description="the same for the share of 503s")
+    fast_burn_alert: str | None = Field(None, description="the alert that pages when the error budget burns fast")
+
+
 class Telemetry(_Strict):
     """What the service says about itself; never trusted in place of what the harness saw."""
 
@@ -236,8 +248,11 @@ class Telemetry(_Strict):
                                                       "(they override the preset's values)")
     breakers: JsonKey | None = Field(None, description="where the service publishes its breakers' states "
                                                        "(name -> {state: closed|open|half_open})")
+    fal_breaker: str = Field("fal", description="the name FAL's breaker goes by in the published states and "
+                                                "the breaker-state gauge")
     metrics_path: str | None = None
     metrics: Metrics = Field(default_factory=Metrics)
+    slo_rules: SloRules | None = None
     trace_context: bool = Field(False, description="W3C trace context is carried from each request through "
                                                    "its generation's queue to FAL, and spans are written to "
                                                    "the stack's traces file (env.traces_file)")
@@ -310,6 +325,12 @@ class Contract(_Strict):
             if name in TIMING_NAMES:
                 timings[name] = float(value)
         return env, timings
+
+    def rule_files(self) -> list[Path]:
+        """The SLO rule files, resolved against the contract's own folder."""
+        base = self.source.parent if self.source is not None else Path.cwd()
+        rules = self.telemetry.slo_rules
+        return [(base / name).resolve() for name in (rules.files if rules else [])]
 
     @property
     def workdir(self) -> Path:

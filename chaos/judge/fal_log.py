@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaos.run.observations import BreakerSample, Observation
+from chaos.run.protocol import marked_trace
 
 BREAKER = "fal"
 PROBE_SLACK_S = 1.0  # after the window: the next POST must arrive, be admitted and reach the worker
@@ -280,3 +281,10 @@ def abandoned_jobs(obs: Observation) -> list[str]:
     return [entry["request_id"] for entry in submits(obs)
             if entry.get("request_id") and 200 <= int(entry.get("status") or 0) < 300
             and entry.get("generation_id") not in waiting and not calls[entry["request_id"]] & {"result", "cancel"}]
+
+
+def refused_but_worked_on(obs: Observation) -> list[str]:
+    """Trace ids of requests the service refused (or never answered) whose prompt FAL received all the same:
+    work the user was told was not taken, done anyway."""
+    refused = {r.trace_id for r in obs.requests + obs.flood_requests if not r.accepted}
+    return sorted({trace for e in submits(obs) if (trace := marked_trace(e.get("prompt"))) in refused})

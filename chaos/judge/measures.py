@@ -250,6 +250,7 @@ def run_metrics(obs: Observation) -> dict[str, Any]:
         "admitted_beyond_bound": admission.admitted_beyond_bound(obs),
         "shed_requests": admission.shed_requests(obs),
         **telemetry_truth.disagreements(obs),
+        "fast_burn_alert_fired": obs.slo_reading.fast_burn_fired if obs.slo_reading else None,
         "breaker_states": breaker_states(obs),
         "exemplar_candidates": exemplar_candidates(obs, by_generation),
     }

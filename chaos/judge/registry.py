@@ -122,6 +122,11 @@ METRICS: dict[str, Metric] = _declare(
            "generations with a FAL job whose trace context does not join the request that created it"),
     Metric("abandoned_fal_jobs", "run", "count",
            "FAL jobs never fetched nor cancelled that no generation waits for: work FAL runs and bills for nothing"),
+    Metric("slo_rule_disagreements", "run", "count",
+           "the service's success-ratio and 503-ratio recording rules, evaluated by a Prometheus that scraped "
+           "the run, off the harness's own count of its API answers by more than 0.01"),
+    Metric("fast_burn_alert_fired", "run", "flag",
+           "the service's fast-burn alert fired while the run went on (a Prometheus evaluated its rules)"),
     Metric("fal_timeouts", "run", "count", "FAL calls the service counted as timed out (health checks aside)"),
     Metric("storage_timeouts", "run", "count", "storage calls the service counted as timed out (health checks aside)"),
     Metric("database_timeouts", "run", "count", "database calls the service counted as timed out (health checks aside)"),

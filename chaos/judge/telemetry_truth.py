@@ -17,18 +17,21 @@ from chaos.run.runner import breaker_seen_by_clients
 from chaos.run.traces import trace_of
 
 GAUGE_TOLERANCE_S = 1.0  # the gauge is read every 0.5 s, published states every 0.1 s
+SLO_TOLERANCE = 0.01  # rate() extrapolates at a run's edges
 READINESS_GRACE_S = 1.0  # beyond the published health interval: one check's time and a sample's
 DEFAULT_HEALTH_INTERVAL_S = 5.0  # the report's, for a contract that claims readiness but gives no interval
 ASPECTS = {  # metric -> what it compares, in the report's words
     "miscounted_503s": "503s counted by cause", "miscounted_generations": "generations counted by outcome",
     "breaker_state_disagreements": "breaker state", "readiness_disagreements": "readiness",
-    "unjoined_traces": "traces joined to requests"}
+    "unjoined_traces": "traces joined to requests", "slo_rule_disagreements": "SLO recording rules and alerts"}
+NOT_JUDGED = "the scenario does not judge the SLO rules"
 NO_EVIDENCE = {  # why a comparison the contract allows could still not be made in a run
     "miscounted_503s": "the service's metrics could not be read",
     "miscounted_generations": "the service's metrics could not be read",
     "breaker_state_disagreements": "no breaker state or gauge could be read during the run",
     "readiness_disagreements": "the readiness endpoint could not be read during the run",
     "unjoined_traces": "no traces were read",
+    "slo_rule_disagreements": NOT_JUDGED,
 }
 
 
@@ -67,13 +70,14 @@ def miscounted_503s(obs: Observation) -> Comparison | None:
 
 def miscounted_generations(obs: Observation) -> Comparison | None:
     """The service's generations counter against the terminal statuses clients polled. Each generation the
-    harness accepted but never saw end (lost, or the flooding user's, which it does not follow) may have
-    ended either way after it stopped looking: those widen the tolerance upwards only."""
+    harness accepted but never saw end (lost, or the flooding user's, which it does not follow), and each
+    request refused or unanswered whose prompt FAL nevertheless received, may have ended either way: those
+    widen the tolerance upwards only."""
     if obs.counted_outcomes is None:
         return None
     seen = {outcome: sum(r.final_status == outcome for r in obs.requests) for outcome in ("completed", "failed")}
     unseen = sum(r.accepted and r.final_status is None for r in obs.requests) + sum(
-        r.accepted for r in obs.flood_requests)
+        r.accepted for r in obs.flood_requests) + len(fal_log.refused_but_worked_on(obs))
     said = obs.counted_outcomes
     short = sum(max(0, seen[o] - said.get(o, 0)) for o in seen)
     extra = max(0, sum(said.values()) - sum(seen.values()) - unseen)
@@ -98,19 +102,19 @@ def _spells(samples: list[BreakerSample]) -> list[tuple[float, float]]:
 
 
 def _breaker_disagreements(witness: list[BreakerSample], spells: list[tuple[float, float]],
-                           working: tuple[float, float] | None) -> list[str]:
+                           working: tuple[float, float] | None, fal_breaker: str) -> list[str]:
     """Where a witness of the breaker contradicts the clients: a refusal spell with no open (or half-open)
-    breaker in it, within the tolerance, and an open breaker while FAL was taking work again."""
+    breaker in it, within the tolerance, and FAL's breaker open while FAL was taking work again."""
     problems = [f"closed throughout {start:.1f}–{end:.1f}s while clients were refused for an open breaker"
                 for start, end in spells
                 if not any(s.states and set(s.states.values()) - {"closed"}
                            for s in witness if start - GAUGE_TOLERANCE_S <= s.t <= end + GAUGE_TOLERANCE_S)]
     if working is not None:
         took, until = working
-        stale = next((s.t for s in witness if took + GAUGE_TOLERANCE_S < s.t < until and "open" in s.states.values()),
-                     None)
+        stale = next((s.t for s in witness
+                      if took + GAUGE_TOLERANCE_S < s.t < until and s.states.get(fal_breaker) == "open"), None)
         if stale is not None:
-            problems.append(f"open at {stale:.1f}s though FAL took work from {took:.1f}s on")
+            problems.append(f"{fal_breaker} open at {stale:.1f}s though FAL took work from {took:.1f}s on")
     return problems
 
 
@@ -136,7 +140,7 @@ def breaker_state_disagreements(obs: Observation) -> Comparison | None:
     spells = _spells(breaker_seen_by_clients(obs.requests))
     working = _fal_working_again(obs)
     problems = [f"{name}: {problem}" for name, samples in witnesses.items()
-                for problem in _breaker_disagreements(samples, spells, working)]
+                for problem in _breaker_disagreements(samples, spells, working, obs.fal_breaker)]
     said = "; ".join(f"{name} {_open_spans(samples)}" for name, samples in witnesses.items())
     happened = "refused for an open breaker " + (", ".join(f"{a:.1f}–{b:.1f}s" for a, b in spells) or "never")
     return Comparison("breaker_state_disagreements", said + (
@@ -205,8 +209,44 @@ def unjoined_traces(obs: Observation) -> Comparison | None:
                       "every job request joined (same trace, or linked)", len(lost))
 
 
+def _ratio_bounds(part: int, whole: int, part_unseen: int, rest_unseen: int) -> tuple[float, float]:
+    """The share ``part / whole`` as rates may read it when up to ``part_unseen`` of the part and
+    ``rest_unseen`` of the rest were never counted (each series' first scrape), widened by SLO_TOLERANCE."""
+    low = (part - part_unseen) / max(1, whole - part_unseen)
+    high = part / max(1, whole - rest_unseen)
+    return max(0.0, low - SLO_TOLERANCE), min(1.0, high + SLO_TOLERANCE)
+
+
+def slo_rule_disagreements(obs: Observation) -> Comparison | None:
+    """The service's own success-ratio and 503-ratio recording rules, as a Prometheus that scraped this run
+    evaluated them, against the shares of the harness's API calls answered 5xx and 503. Each may be off by
+    the answers no rate could count (each status's first scrape interval) and SLO_TOLERANCE."""
+    reading = obs.slo_reading
+    if reading is None or not obs.api_answers:
+        return None
+    total, unseen = obs.api_answers, reading.unseen_answers
+    errors, answered_503 = obs.api_server_errors, sum(obs.received_503s.values())
+    errors_unseen = sum(n for status, n in unseen.items() if status >= 500)
+    low, high = _ratio_bounds(errors, total, errors_unseen, sum(unseen.values()) - errors_unseen)
+    bounds = {"success ratio": (1 - high, 1 - low),
+              "503 ratio": _ratio_bounds(answered_503, total, unseen.get(503, 0),
+                                         sum(unseen.values()) - unseen.get(503, 0))}
+    said = {"success ratio": reading.success_ratio, "503 ratio": reading.ratio_503}
+    off = [name for name, value in said.items() if (value is None and name == "success ratio")
+           or (value is not None and not bounds[name][0] <= value <= bounds[name][1])]
+    shown = ", ".join(f"{name} {'none' if value is None else f'{value:.4f}'}" for name, value in said.items())
+    alert = "" if reading.fast_burn_fired is None else f"; fast-burn alert {'fired' if reading.fast_burn_fired else 'quiet'}"
+    return Comparison(
+        "slo_rule_disagreements", f"rules recorded {shown}{alert}",
+        f"success ratio {1 - errors / total:.4f}, 503 ratio {answered_503 / total:.4f} of {total} API answers",
+        "; ".join(f"{name} in {a:.4f}–{b:.4f}" for name, (a, b) in bounds.items())
+        + f" (each status's first scrape interval, {sum(unseen.values())} answers, is never in a rate; "
+          f"plus {SLO_TOLERANCE})", len(off))
+
+
 COMPARISONS: tuple[Callable[[Observation], Comparison | None], ...] = (
-    miscounted_503s, miscounted_generations, breaker_state_disagreements, readiness_disagreements, unjoined_traces)
+    miscounted_503s, miscounted_generations, breaker_state_disagreements, readiness_disagreements, unjoined_traces,
+    slo_rule_disagreements)
 
 
 def compare(obs: Observation) -> dict[str, Comparison]:
@@ -226,6 +266,8 @@ def rows(obs: Observation, comparisons: dict[str, Comparison]) -> list[dict[str,
     out = []
     for metric in ASPECTS:
         found = comparisons.get(metric)
+        if found is None and NO_EVIDENCE[metric] == NOT_JUDGED == obs.unmeasurable.get(metric, NOT_JUDGED):
+            continue  # a scenario without SLO-rule checks starts no Prometheus: nothing to say
         if found is not None:
             out.append(found.row("held" if found.disagreements == 0 else "not held"))
         else:

@@ -5,6 +5,7 @@ what clients received, the ground truth the service's own 503 counter is compare
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import httpx
@@ -27,6 +28,8 @@ class AnswerTally:
         self.counting = False
         self.calls = 0
         self.answers = 0
+        self.server_errors = 0  # 5xx answers
+        self.statuses: list[tuple[float, int]] = []  # (unix time, status) of every answer
         self.received_503: Counter[str] = Counter()
 
     @property
@@ -48,6 +51,8 @@ class AnswerTally:
         if not self._is_api(response.request.url):
             return
         self.answers += 1
+        self.server_errors += response.status_code >= 500
+        self.statuses.append((time.time(), response.status_code))
         if response.status_code == 503:
             await response.aread()
             self.received_503[sentence_group(self._contract, error_detail(response))] += 1

@@ -63,6 +63,16 @@ class ReadinessSample:
     ready: bool
 
 
+@dataclass(frozen=True)
+class SloReading:
+    """What the service's own SLO rules recorded for a run, and whether its fast-burn alert fired."""
+
+    success_ratio: float | None
+    ratio_503: float | None
+    fast_burn_fired: bool | None
+    unseen_answers: dict[int, int] = field(default_factory=dict)  # by status: answers no rate() could count
+
+
 @dataclass
 class FaultWindow:
     """When one fault was applied, what it broke, and the bytes its proxy moved meanwhile."""
@@ -92,11 +102,15 @@ class Observation:
     # What the service said about itself while the run went on, for the checks of its telemetry.
     published_breakers: list[BreakerSample] = field(default_factory=list)  # where its contract says it publishes
     gauge_samples: list[BreakerSample] = field(default_factory=list)  # its breaker-state gauge, decoded
+    fal_breaker: str = "fal"  # FAL's breaker's name in those
     readiness_samples: list[ReadinessSample] = field(default_factory=list)
     counted_503s: dict[str, int] | None = None  # its 503 counter's growth by sentence group (None: no counter)
     counted_outcomes: dict[str, int] | None = None  # its generations counter's growth, completed/failed
     received_503s: dict[str, int] = field(default_factory=dict)  # 503s the harness received, by sentence group
     unanswered_calls: int = 0  # API calls the harness never got an answer to (the service may have counted them)
+    slo_reading: SloReading | None = None  # from a Prometheus that scraped the run (None: not evaluated)
+    api_answers: int = 0  # answers to the harness's API calls between the two scrapes...
+    api_server_errors: int = 0  # ...and those that were 5xx
     trace_joins: dict[str, list[str]] | None = None  # trace FAL saw -> traces it joins (None: no traces file)
     fault_windows: list[FaultWindow] = field(default_factory=list)
     fal_log: list[dict[str, Any]] = field(default_factory=list)  # emulator entries, `t` made relative

@@ -24,6 +24,7 @@ from chaos.run.auth_probes import accepted_forgeries, cross_user_reads
 from chaos.run.images import verify_images
 from chaos.run.observations import BreakerSample, Observation, RequestRecord
 from chaos.run.protocol import GenerationProtocol, marked_trace
+from chaos.run.slo_rules import SLO_METRICS, ScenarioPrometheus, unseen_by_rates, why_unmeasurable
 from chaos.run.telemetry import (
     TelemetrySampler,
     counted_503s,
@@ -181,7 +182,9 @@ async def run_scenario(scenario: Scenario, info: StackInfo, profile: str, contra
     fal = FalEmulatorControl(info.fal_admin_url, info.ca_bundle)
     storage = EmulatorControl(info.storage_admin_url, info.ca_bundle)
     api = GenerationProtocol(contract)
+    prometheus = None
     try:
+        prometheus, rules_missing = await _rules_prometheus(scenario, contract, info.service_url)
         faults.reset()
         fal.reset()
         storage.reset()
@@ -193,6 +196,8 @@ async def run_scenario(scenario: Scenario, info: StackInfo, profile: str, contra
                           allowed_503_reasons=list(scenario.allowed_503_reasons), settle_s=scenario.settle_s,
                           unmeasurable=unmeasurable(contract),
                           upstream_metric=contract.telemetry.metrics.upstream_attempts)
+        for metric in SLO_METRICS if rules_missing else ():
+            obs.unmeasurable.setdefault(metric, rules_missing)
         traces_from = file_size(info.traces_file)
         tally = AnswerTally(contract)
         limits = pool_limits(max_connections=200, max_keepalive_connections=50)
@@ -218,11 +223,16 @@ async def run_scenario(scenario: Scenario, info: StackInfo, profile: str, contra
                 stop_sampling.set()
                 await asyncio.gather(sampling, return_exceptions=True)
             obs.published_breakers, obs.gauge_samples = sampler.breaker_samples, sampler.gauge_samples
+            obs.fal_breaker = contract.telemetry.fal_breaker
             obs.readiness_samples = sampler.readiness_samples
             obs.breaker_samples = sampler.breaker_samples or breaker_seen_by_clients(obs.requests)
             tally.counting = False
             obs.service_counters = await scrape_counters(client, contract)
             obs.received_503s, obs.unanswered_calls = dict(tally.received_503), tally.unanswered
+            obs.api_answers, obs.api_server_errors = tally.answers, tally.server_errors
+            if prometheus is not None:
+                obs.slo_reading = await asyncio.to_thread(prometheus.read, started_at, time.time(),
+                                                          unseen_by_rates(tally.statuses))
             obs.counted_503s = counted_503s(obs.counters_at_start, obs.service_counters, contract)
             obs.counted_outcomes = counted_outcomes(obs.counters_at_start, obs.service_counters, contract)
             obs.cross_user_reads = await cross_user_reads(client, api, obs.requests,
@@ -238,6 +248,21 @@ async def run_scenario(scenario: Scenario, info: StackInfo, profile: str, contra
     finally:
         fal.close()
         storage.close()
+        if prometheus is not None:
+            prometheus.close()
+
+
+async def _rules_prometheus(scenario: Scenario, contract: Contract,
+                            service_url: str) -> tuple[ScenarioPrometheus | None, str | None]:
+    """A Prometheus for a scenario that judges the service's SLO rules (started before its traffic, so it
+    scrapes the whole run), or why they cannot be judged here; (None, None) for a scenario without such
+    checks."""
+    if not {check.metric for check in scenario.checks} & set(SLO_METRICS):
+        return None, None
+    missing = why_unmeasurable(contract)
+    if missing:
+        return None, missing
+    return await asyncio.to_thread(ScenarioPrometheus, contract, service_url), None
 
 
 def run_interruptibly(scenario_run: Coroutine[Any, Any, Observation]) -> Observation:

@@ -47,6 +47,10 @@ def unmeasurable(contract: Contract) -> dict[str, str]:
         missing["breaker_state_disagreements"] = "the contract names neither published breaker states nor a gauge"
     if contract.features.readiness_path is None:
         missing["readiness_disagreements"] = "the contract claims no readiness endpoint"
+    if telemetry.slo_rules is None:
+        missing["slo_rule_disagreements"] = missing["fast_burn_alert_fired"] = "the contract names no SLO rules"
+    elif telemetry.slo_rules.fast_burn_alert is None:
+        missing["fast_burn_alert_fired"] = "the contract names no fast-burn alert"
     if not telemetry.trace_context or contract.env.traces_file is None:
         missing["unjoined_traces"] = "the contract claims no trace context carried to FAL, or names no traces file"
     return missing

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.dashboards.promtools import running_prometheus
+from chaos.stack.prometheus import running_prometheus
 from tests.support import require_tool
 
 

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import yaml
-
-from chaos.stack.processes import ChildProcess, free_port, http_ok, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = REPO / "dashboards"
@@ -107,30 +103,6 @@ def grafana_to_promql(expr: str, variables: dict[str, str] = GRAFANA_VARIABLES) 
     for variable, value in variables.items():
         expr = expr.replace(variable, value)
     return expr
-
-
-@contextmanager
-def running_prometheus(binary: str, work_dir: Path, scrape_configs: list[dict] | None = None,
-                       rule_files: list[Path] | None = None, interval: str = "1s") -> Iterator[str]:
-    """A real Prometheus on 127.0.0.1 and a free port; yields its base URL, always stops it."""
-    work_dir.mkdir(parents=True, exist_ok=True)
-    config = {
-        "global": {"scrape_interval": interval, "evaluation_interval": interval},
-        "rule_files": [str(path) for path in rule_files or []],
-        "scrape_configs": scrape_configs or [],
-    }
-    config_file = work_dir / "prometheus.yml"
-    config_file.write_text(yaml.safe_dump(config))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    prometheus = ChildProcess("prometheus", [
-        binary, f"--config.file={config_file}", f"--storage.tsdb.path={work_dir / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"], log_dir=work_dir)
-    try:
-        wait_until(http_ok(f"{url}/-/ready"), timeout_s=30, what="prometheus", process=prometheus.popen)
-        yield url
-    finally:
-        prometheus.stop()
 
 
 def bind_mounts(compose_service: dict) -> dict[str, str]:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from chaos.stack.faults import FalEmulatorControl, FaultController
+from chaos.stack.prometheus import running_prometheus
 from tests.dashboards.promtools import (
     GRAFANA_VARIABLES,
     RULES_DIR,
@@ -20,7 +21,6 @@ from tests.dashboards.promtools import (
     instant_query,
     load_dashboards,
     panel_queries,
-    running_prometheus,
 )
 from tests.support import auth_headers, submit, wait_terminal
 

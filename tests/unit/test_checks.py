@@ -76,7 +76,8 @@ def test_what_a_contract_leaves_unmeasurable():
     assert set(missing) == {"idempotency_violations", "flood_refused_429", "fal_timeouts", "storage_timeouts",
                             "database_timeouts", "miscounted_503s", "miscounted_generations",
                             "breaker_state_disagreements", "readiness_disagreements", "unjoined_traces",
-                            "admitted_beyond_bound", "shed_requests"}
+                            "admitted_beyond_bound", "shed_requests", "slo_rule_disagreements",
+                            "fast_burn_alert_fired"}
     assert "Idempotency-Key" in missing["idempotency_violations"]
     bounded = parse_contract({"name": "b", "start": {"url": "http://h:1"}, "features": {"per_user_limit": 3}})
     assert "flood_refused_429" not in unmeasurable(bounded)
