@@ -149,7 +149,10 @@ def specific_503s(results: list[ScenarioResult]) -> Verdict:
 
 
 def steady_state(results: list[ScenarioResult]) -> Verdict:
-    outside = [r.metrics["outside"] for r in results if r.metrics.get("outside") and r.metrics["outside"]["requests"]]
+    """Every request outside fault windows (and their settle time) of every scenario, pooled, except those of
+    scenarios that overload the service on purpose (``steady_state: false``)."""
+    outside = [r.metrics["outside"] for r in results
+               if r.steady_state and r.metrics.get("outside") and r.metrics["outside"]["requests"]]
     total = sum(o["requests"] for o in outside)
     if not total:
         return None, "no request was sent outside fault windows"

@@ -44,6 +44,7 @@ class ScenarioResult:
     duration_s: float = 0.0  # how long the scenario took to run, for junit.xml
     timings: dict[str, float] = field(default_factory=dict)  # what the service said it ran with
     telemetry: list[dict[str, Any]] = field(default_factory=list)
+    steady_state: bool = True  # its requests outside fault windows count towards the steady-state claim
 
     @property
     def passed(self) -> bool:
@@ -103,6 +104,7 @@ def judge(scenario: Scenario, obs: Observation) -> ScenarioResult:
                  "proxy_bytes": w.proxy_bytes} for w in obs.fault_windows],
         timeline=timeline(obs), settings=dict(scenario.service_env), evidence=list(scenario.evidence),
         timings=dict(obs.timings), telemetry=telemetry_truth.rows(obs, comparisons),
+        steady_state=scenario.steady_state,
     )
 
 

@@ -230,6 +230,9 @@ class Scenario(_Strict):
                                                      "again (the claims' 'outside fault windows')")
     evidence: list[ClaimKey] = Field(default_factory=list, description="report claims this scenario exercises, "
                                                                         "besides those every scenario informs")
+    steady_state: bool = Field(True, description="its requests outside fault windows count towards the "
+                                                  "steady-state claim; false for a scenario that overloads the "
+                                                  "service on purpose")
     allowed_503_reasons: list[GenericReason] = Field(
         default_factory=list, description="generic 503 reasons (breaker_open, overloaded) that count as naming "
                                           "what the faults broke; a dependency's own reason always does")
