@@ -18,7 +18,7 @@ import httpx
 
 from chaos.contract.model import Contract, ContractError
 from chaos.run.observations import BreakerSample
-from chaos.run.telemetry import BreakerSampler, judged_timings, scrape_counters
+from chaos.run.telemetry import TelemetrySampler, judged_timings, scrape_counters
 from chaos.stack.embedded import StackInfo
 from chaos.stack.faults import FalEmulatorControl, FaultError
 from chaos.stack.keepalive import pool_limits
@@ -58,9 +58,9 @@ class ServiceObserver:
                 self.timings = await judged_timings(client, self._contract, self._stack.timing if self._stack else "real")
             except ContractError as exc:
                 logger.warning("no timings to judge by: %s", exc)
-            sampler = BreakerSampler(client, self._contract.telemetry.breakers, started_at=self._started_at)
+            sampler = TelemetrySampler(client, self._contract, started_at=self._started_at)
             await sampler.run(self._stop)
-            self.samples = sampler.samples
+            self.samples = sampler.breaker_samples
             self.counters = counter_delta(await scrape_counters(client, self._contract), baseline)
 
     def stop(self) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import time
+import uuid
 
 import gevent
 from gevent.pool import Group
@@ -29,6 +30,9 @@ from loadtests.options import FLOODING_USERS, generation_protocol
 GENERATION_REQUEST_TYPE = "GENERATION"
 GENERATION_NAME = "generation"
 FLOOD_RECORD = "flood_record"  # the key of a flood POST's record in its request event's context
+# Every POST of a generation carries its record and its user's id in its request event's context (read by
+# loadtests/accepted_log.py, so `genchaos soak` can read each accepted generation back as its owner).
+SUBMITTED_RECORD, SUBMITTED_BY = "submitted_record", "submitted_by"
 MAX_RETRY_AFTER_S = 60.0
 
 
@@ -58,12 +62,19 @@ class SignedInUser(FastHttpUser):
     network_timeout = 10.0
     connection_timeout = 5.0
     concurrency = 64  # a paced user's requests run side by side, each with its own connection
+    user_id: str
     token: str
 
     def on_start(self) -> None:
         self.api = generation_protocol(self.environment.parsed_options.service or "")
         self._running = Group()
         self._due = time.monotonic()  # when the current task was due: paced tasks keep to this schedule
+
+    def _sign_in(self, user_id: str) -> None:
+        """Take ``user_id`` as this user's identity: its access token's subject."""
+        options = self.environment.parsed_options
+        self.user_id = user_id
+        self.token = mint_access_token(options.jwt_secret, options.jwt_issuer, sub=user_id)
 
     def on_stop(self) -> None:
         """Wait for the requests still running (each ends by its timeout), so every one is reported
@@ -84,7 +95,8 @@ class SignedInUser(FastHttpUser):
         """POST a generation and fill ``record`` from the answer; returns the failure Locust was told,
         None for an expected answer. ``context`` goes with the POST's request event."""
         started = time.perf_counter()
-        with self.client.post(self.api.submit_path, name=name, catch_response=True, context=context or {},
+        context = {SUBMITTED_RECORD: record, SUBMITTED_BY: self.user_id, **(context or {})}
+        with self.client.post(self.api.submit_path, name=name, catch_response=True, context=context,
                               headers=self.api.headers(self.token, record.trace_id, idempotent=idempotent),
                               json=body) as response:
             record.latency_s = time.perf_counter() - started
@@ -113,7 +125,7 @@ class GenerationUser(SignedInUser):
     def on_start(self) -> None:
         super().on_start()
         options = self.environment.parsed_options
-        self.token = mint_access_token(options.jwt_secret, options.jwt_issuer)
+        self._sign_in(str(uuid.uuid4()))
         self._retry_after_s = 0.0
         self._sequence = itertools.count()
         if options.user_pace:
@@ -229,8 +241,7 @@ class FloodingUser(SignedInUser):
 
     def on_start(self) -> None:
         super().on_start()
-        options = self.environment.parsed_options
-        self.token = mint_access_token(options.jwt_secret, options.jwt_issuer, sub=options.flood_user or None)
+        self._sign_in(self.environment.parsed_options.flood_user or str(uuid.uuid4()))
 
     def wait_time(self) -> float:
         return self._paced(self.environment.parsed_options.flood_rate)

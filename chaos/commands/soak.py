@@ -1,6 +1,7 @@
 """`genchaos soak`: a long run under Locust load with a rotating fault timeline and kill -9 of the
-service and of PostgreSQL; exit 0 when nothing was lost, duplicated or orphaned and nothing grew
-beyond its bounds, 1 when not, 2 on a usage or set-up error, 130 when interrupted."""
+service and of PostgreSQL, for any service a contract describes (--service, --service-url); exit 0
+when nothing was lost, duplicated or orphaned and nothing grew beyond its bounds, 1 when not (or when
+the evidence could not decide), 2 on a usage or set-up error, 130 when interrupted."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ import re
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from chaos.commands.service_option import add_service_options, chosen_contract
 from chaos.commands.signals import install_interrupt_handlers
+from chaos.contract.model import ContractError
 from chaos.scenarios.catalogue import ScenarioError
 from chaos.soak import report
 from chaos.soak.growth import MB, METRICS
 from chaos.soak.runner import SoakOptions, SoakResult, run_soak
+from chaos.soak.verdict import HELD
 from chaos.stack.faults import FaultError
 from chaos.stack.processes import StackError
 
@@ -24,6 +29,7 @@ DURATION = re.compile(r"^(?:(\d+)|(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?)$")
 MIN_DURATION_S, MAX_DURATION_S = 30, 24 * 3600
 MIN_KILL_EVERY_S = 5
 MAX_USERS = 200
+VERDICT_STYLES = {"held": "green", "not held": "red", "inconclusive": "yellow", "unmeasured": "dim"}
 
 
 def duration(text: str, minimum: float = MIN_DURATION_S) -> float:
@@ -59,10 +65,11 @@ def _users(text: str) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "soak", help="long run under load with rotating faults and kill -9 of the service and the database",
-        description="Run Locust against the embedded stack (hardened profile, fast timing) while the faults of "
-                    "the ci scenarios rotate and the service and PostgreSQL are killed with SIGKILL in turn; then "
-                    "account for every accepted generation and judge every process's resource growth. Writes "
-                    "soak.json and soak.html to --out; exit 0 if the verdict held, 1 if not, 2 on bad input.")
+        description="Run Locust against the embedded stack around the contract's service (its hardened profile "
+                    "where it has one, fast timing) while the faults of the ci scenarios rotate and the service and "
+                    "PostgreSQL are killed with SIGKILL in turn; then account for every accepted generation through "
+                    "the contract's API and the dependencies' logs, and judge every process's resource growth. "
+                    "Writes soak.json and soak.html to --out; exit 0 if the verdict held, 1 if not, 2 on bad input.")
     parser.add_argument("--duration", type=duration, default=600.0, help="how long the load runs (default 10m)")
     parser.add_argument("--kill-every", type=_kill_every, default=20.0,
                         help="seconds between kills, alternating service and PostgreSQL (default 20s)")
@@ -73,6 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=Path("reports/soak"),
                         help="directory for soak.json, soak.html and Locust's reports (default reports/soak)")
     parser.add_argument("--seed", type=int, default=1729, help="seed of the fault order and kill timing (default 1729)")
+    add_service_options(parser)
     parser.set_defaults(handler=run)
 
 
@@ -87,26 +95,28 @@ def run(args: argparse.Namespace) -> int:
     options = SoakOptions(duration_s=args.duration, kill_every_s=args.kill_every, users=args.users,
                           out=args.out.resolve(), seed=args.seed, calm_s=calm_s)
     try:
-        result = run_soak(options, log=lambda line: console.log(line))
+        result = run_soak(options, chosen_contract(args), log=lambda line: console.log(line))
         json_path, html_path = report.write(result, options.out)
-    except (StackError, FaultError, ScenarioError, OSError) as exc:
-        console.print(f"[red]genchaos soak: {exc}[/red]")
+    except (StackError, FaultError, ScenarioError, ContractError, OSError) as exc:
+        console.print(f"genchaos soak: {exc}", style="red", markup=False)
         return EXIT_SETUP
     except KeyboardInterrupt:
         console.print("[yellow]genchaos soak: interrupted; every process stopped, every fault rolled back[/yellow]")
         return EXIT_INTERRUPTED
     _print(result, console)
     console.print(f"reports: {json_path}, {html_path}")
-    return EXIT_HELD if result.held else EXIT_NOT_HELD
+    return EXIT_HELD if result.verdict == HELD else EXIT_NOT_HELD
 
 
 def _print(result: SoakResult, console: Console) -> None:
     ledger, kills = result.ledger, report.kill_counts(result)
     counts = Table(title="generations")
-    for column in ("accepted", "completed", "failed", "lost", "submitted twice", "orphaned", "without object"):
+    for column in ("accepted", "completed", "failed", "lost", "submitted twice", "stored objects", "orphaned",
+                   "without object", "taken on without a 202"):
         counts.add_column(column, justify="right")
     counts.add_row(*map(str, (ledger.accepted, ledger.completed, ledger.failed, ledger.lost, ledger.submitted_twice,
-                              ledger.orphaned_objects, ledger.missing_objects)))
+                              ledger.stored_objects, ledger.orphaned_objects, ledger.missing_objects,
+                              ledger.unacknowledged)))
     console.print(counts)
     console.print(f"kills: {kills['total']} ({kills['service']} service, {kills['postgres']} PostgreSQL, "
                   f"{kills['not_back']} not back); faults held: {len(result.faults)}; drain {result.drain_s:g}s")
@@ -124,6 +134,7 @@ def _print(result: SoakResult, console: Console) -> None:
                        "yes" if judged and all(g.held for g in judged) else ("NO" if judged else "too short"))
     console.print(growth)
     for check in result.checks:
-        mark = "[green]held[/green]" if check.held else "[red]NOT HELD[/red]"
-        console.print(f"  {mark} {check.name}: {check.observed}", highlight=False)
-    console.print(f"soak verdict: {'[green]HELD' if result.held else '[red]NOT HELD'}[/]")
+        console.print(f"  [{VERDICT_STYLES[check.verdict]}]{check.verdict}[/] {escape(check.name)}: "
+                      f"{escape(check.observed)}", highlight=False)
+    console.print(f"soak verdict on {result.service} ({result.profile} profile): "
+                  f"[{VERDICT_STYLES[result.verdict]}]{result.verdict.upper()}[/]")

@@ -14,7 +14,7 @@ from chaos.report.charts import COLOURS, TimeAxis, sample_chart
 from chaos.soak.growth import MB, amount
 from chaos.soak.runner import SoakResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the service and its profile, four-way check verdicts, generations read through the API
 COMPONENT_COLOURS = {"service": COLOURS["p50"], "postgres": COLOURS["p95"], "fal-emulator": COLOURS["p99"],
                      "storage-emulator": COLOURS["success"], "toxiproxy": COLOURS["open"]}
 CHARTS = (("memory_bytes", "memory (PSS: shared pages split between the processes sharing them)", "{:.3g} MB", 1 / MB), ("open_fds", "open file descriptors", "{:g}", 1),
@@ -34,15 +34,15 @@ def to_json(result: SoakResult) -> dict[str, Any]:
     options = result.options
     return {
         "schema_version": SCHEMA_VERSION,
-        "verdict": "held" if result.held else "not held",
+        "verdict": result.verdict,
         "options": {"duration_s": options.duration_s, "kill_every_s": options.kill_every_s,
-                    "calm_s": options.calm_s, "users": options.users,
-                    "seed": options.seed, "profile": "hardened", "timing": "fast",
+                    "calm_s": options.calm_s, "users": options.users, "seed": options.seed,
+                    "service": result.service, "profile": result.profile, "timing": "fast",
                     "sample_interval_s": options.sample_interval_s},
         "growth_bounds": {**dataclasses.asdict(options.bounds), "description": options.bounds.describe()},
         "started_at": result.started_at,
         "drain_s": result.drain_s,
-        "counts": {k: v for k, v in ledger.items() if k != "examples"},
+        "counts": {k: v for k, v in ledger.items() if k not in ("examples", "objects_unmeasured")},
         "examples": ledger["examples"],
         "kills": {**kill_counts(result), "events": [dataclasses.asdict(k) for k in result.kills]},
         "faults": [{"start": round(w.start, 3), "end": round(w.end, 3), "description": w.description,
@@ -91,12 +91,13 @@ def html(document: dict[str, Any]) -> str:
     verdict = document["verdict"]
     colour = COLOURS["success"] if verdict == "held" else COLOURS["rate_503"]
     counts, kills = document["counts"], document["kills"]
-    checks = _table(["check", "held", "expected", "observed"],
-                    [[c["name"], "yes" if c["held"] else "NO", c["expected"], c["observed"]] for c in document["checks"]])
+    checks = _table(["check", "verdict", "expected", "observed"],
+                    [[c["name"], c["verdict"], c["expected"], c["observed"]] for c in document["checks"]])
     ledger = _table(["accepted", "completed", "failed", "lost", "submitted twice", "resubmitted after a kill "
-                     "mid-submit", "orphaned objects", "completed without object", "unacknowledged rows"],
+                     "mid-submit", "stored objects", "orphaned objects", "completed without object",
+                     "taken on without a 202"],
                     [[counts["accepted"], counts["completed"], counts["failed"], counts["lost"],
-                      counts["submitted_twice"], counts["resubmitted_after_kill_mid_submit"],
+                      counts["submitted_twice"], counts["resubmitted_after_kill_mid_submit"], counts["stored_objects"],
                       counts["orphaned_objects"], counts["missing_objects"], counts["unacknowledged"]]])
     kill_table = _table(["t (s)", "target", "pid", "back after (s)", "error"],
                         [[k["t"], k["target"], k["pid"], k["back_after_s"], k["error"] or ""] for k in kills["events"]])
@@ -110,8 +111,9 @@ def html(document: dict[str, Any]) -> str:
 <style>body{{font-family:system-ui,sans-serif;margin:2em;color:#333}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ddd;padding:4px 8px;text-align:left}}.verdict{{color:{colour}}}</style></head>
 <body><h1>genchaos soak: <span class="verdict">{escape(verdict)}</span></h1>
-<p>{options['duration_s']:g} s of Locust load ({options['users']} users) on the hardened profile with fast timing,
-seed {options['seed']}; {kills['total']} kills ({kills['service']} service, {kills['postgres']} PostgreSQL), one about
+<p>{options['duration_s']:g} s of Locust load ({options['users']} users) on {escape(options['service'])}, its
+{escape(options['profile'])} profile with fast timing, seed {options['seed']}; {kills['total']} kills
+({kills['service']} service, {kills['postgres']} PostgreSQL), one about
 every {options['kill_every_s']:g} s until the last {options['calm_s']:g} s; {len(document['faults'])} faults of the ci scenarios in rotation; queue drained in
 {document['drain_s']:g} s.</p>
 <h2>Checks</h2>{checks}

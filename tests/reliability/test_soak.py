@@ -1,9 +1,11 @@
 """`genchaos soak`: the verdict's accounting and growth rules on made-up reads, a one-minute soak on
-the embedded stack whose verdict must hold, and an interrupted soak that must leave nothing behind."""
+the embedded stack whose verdict must hold, a shorter one of lumen (examples/lumen) judged through its
+contract, and an interrupted soak that must leave nothing behind."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -14,19 +16,29 @@ import httpx
 import psutil
 import pytest
 
+from chaos.contract import launch
+from chaos.contract.model import load_contract
+from chaos.run.protocol import marker
 from chaos.soak.growth import DESCRIPTORS_PER_CONNECTION, MB, GrowthBounds, judge_growth
+from chaos.soak.inventory import FalLogHarvest, storage_object
 from chaos.soak.kills import Kill
-from chaos.soak.ledger import Row, account
+from chaos.soak.ledger import GONE, Outcome, account
 from chaos.soak.resources import ResourceSample, measure
-from chaos.soak.verdict import checks, held
+from chaos.soak.verdict import checks, overall
+from chaos.stack.embedded import StackInfo
+from chaos.stack.processes import free_port
 from tests.reliability.observe import wait_for
 from tests.toxiproxy.toxiproxy_support import Upstream, connect, create_proxy, recv_exactly
 
+LUMEN_CONTRACT = Path(__file__).resolve().parents[2] / "examples" / "lumen" / "genchaos.yaml"
 T0 = 1_000_000.0
+TRACES = {"a": "a" * 32, "b": "b" * 32}  # each accepted generation's prompt marker
+ACCEPTED = dict(TRACES)
 
 
 def submit(generation_id: str, t: float, status: int = 200, request_id: str | None = None) -> dict:
-    return {"t": T0 + t, "kind": "submit", "status": status, "generation_id": generation_id,
+    """FAL's log entry of a job whose prompt carries the generation's marker (the service sends no id)."""
+    return {"t": T0 + t, "kind": "submit", "status": status, "prompt": f"a lighthouse {marker(TRACES[generation_id])}",
             "request_id": request_id or f"req-{generation_id}-{t}"}
 
 
@@ -34,37 +46,47 @@ def samples(component: str, pid: int, rss_mb: list[float], fds: int = 20, start_
     return [ResourceSample(start_t + i, component, pid, int(mb * MB), fds, 4, 1) for i, mb in enumerate(rss_mb)]
 
 
+def completed(key: str) -> Outcome:
+    url = f"http://127.0.0.1:9/storage/v1/object/sign/{key}?token=t"
+    return Outcome("completed", image_url=url, image_object=storage_object(url))
+
+
 FLAT = samples("service", 1, [80.0] * 20)
-CLEAN_ROWS = {"a": Row("completed", storage_path="u/a.png"), "b": Row("failed", error="FAL job failed")}
+CLEAN = {"a": completed("images/u/a.png"), "b": Outcome("failed", error="FAL job failed")}
 
 
-def verdict_of(ledger, growth=None, run_s: float = 20.0) -> dict[str, bool]:
+def verdict_of(ledger, growth=None, run_s: float = 20.0) -> dict[str, str]:
     results = checks(ledger, judge_growth(FLAT, GrowthBounds()) if growth is None else growth, [], [], run_s,
                      GrowthBounds())
-    return {c.name: c.held for c in results} | {"overall": held(results)}
+    return {c.name: c.verdict for c in results} | {"overall": overall(results)}
+
+
+def clean_ledger():
+    return account(ACCEPTED, CLEAN, [submit("a", 1), submit("b", 2)], {"images/u/a.png"}, [], [])
 
 
 def test_a_clean_run_holds_and_its_counts_add_up():
-    ledger = account(["a", "b"], CLEAN_ROWS, [submit("a", 1), submit("b", 2)], {"u/a.png"}, [], [])
+    ledger = clean_ledger()
     assert (ledger.accepted, ledger.completed, ledger.failed, ledger.lost) == (2, 1, 1, 0)
-    assert verdict_of(ledger)["overall"] is True
+    assert (ledger.seen_by_fal, ledger.stored_objects, ledger.unacknowledged) == (2, 1, 0)
+    assert verdict_of(ledger)["overall"] == "held"
 
 
-@pytest.mark.parametrize("rows", [{**CLEAN_ROWS, "b": Row("processing")}, {"a": CLEAN_ROWS["a"]}],
-                         ids=["never terminal", "gone from the database"])
-def test_a_lost_generation_fails_the_verdict(rows):
-    ledger = account(["a", "b"], rows, [], {"u/a.png"}, [], [])
+@pytest.mark.parametrize("outcomes", [{"a": CLEAN["a"]}, {**CLEAN, "b": Outcome(GONE)}],
+                         ids=["never seen ended", "gone: the API answers 404"])
+def test_a_lost_generation_fails_the_verdict(outcomes):
+    ledger = account(ACCEPTED, outcomes, [submit("a", 1), submit("b", 2)], {"images/u/a.png"}, [], [])
     assert ledger.lost == 1 and ledger.adds_up()
     verdict = verdict_of(ledger)
-    assert verdict["nothing lost"] is False and verdict["overall"] is False
+    assert verdict["nothing lost"] == "not held" and verdict["overall"] == "not held"
 
 
 def test_a_second_submit_no_documented_retry_explains_fails_the_verdict():
-    ledger = account(["a"], {"a": CLEAN_ROWS["a"]}, [submit("a", 1), submit("a", 5)], {"u/a.png"}, [],
+    ledger = account(ACCEPTED, CLEAN, [submit("a", 1), submit("a", 5), submit("b", 2)], {"images/u/a.png"}, [],
                      [(T0 + 1.1, "postgres")])  # the database died before the request id could be stored
     assert ledger.submitted_twice == 1
     assert ledger.examples["submitted_twice"][0]["killed_in_between"] == ["postgres"]
-    assert verdict_of(ledger)["nothing submitted to FAL twice"] is False
+    assert verdict_of(ledger)["nothing submitted to FAL twice"] == "not held"
 
 
 @pytest.mark.parametrize("log, fal_faults, kills", [
@@ -75,41 +97,101 @@ def test_a_second_submit_no_documented_retry_explains_fails_the_verdict():
     ([submit("a", 1), submit("a", 5)], [], [(T0 + 1.2, "service")]),  # killed before it could store the id
 ], ids=["refused", "cancelled", "during a fal fault", "kill mid-submit"])
 def test_documented_resubmissions_do_not_count_as_duplicates(log, fal_faults, kills):
-    ledger = account(["a"], {"a": CLEAN_ROWS["a"]}, log, {"u/a.png"}, fal_faults, kills)
+    ledger = account(ACCEPTED, CLEAN, log, {"images/u/a.png"}, fal_faults, kills)
     assert ledger.submitted_twice == 0
     assert ledger.documented_resubmissions + ledger.resubmitted_after_kill_mid_submit == 1
-    assert verdict_of(ledger)["overall"] is True
+    assert verdict_of(ledger)["overall"] == "held"
 
 
 def test_a_request_polled_before_the_kill_was_stored_so_its_resubmission_counts_twice():
     """The service polls only a request it stored: one FAL was asked about before the kill had to be resumed."""
     polled = {"t": T0 + 1.1, "kind": "status", "request_id": "r1", "status": 200}
     log = [submit("a", 1, request_id="r1"), polled, submit("a", 5)]
-    ledger = account(["a"], {"a": CLEAN_ROWS["a"]}, log, {"u/a.png"}, [], [(T0 + 1.2, "service")])
+    ledger = account(ACCEPTED, CLEAN, log, {"images/u/a.png"}, [], [(T0 + 1.2, "service")])
     assert (ledger.submitted_twice, ledger.resubmitted_after_kill_mid_submit) == (1, 0)
     polled_after_the_kill = [*log[:1], {**polled, "t": T0 + 1.3}, log[2]]
-    ledger = account(["a"], {"a": CLEAN_ROWS["a"]}, polled_after_the_kill, {"u/a.png"}, [], [(T0 + 1.2, "service")])
+    ledger = account(ACCEPTED, CLEAN, polled_after_the_kill, {"images/u/a.png"}, [], [(T0 + 1.2, "service")])
     assert (ledger.submitted_twice, ledger.resubmitted_after_kill_mid_submit) == (0, 1)
 
 
+def test_fal_log_harvest_keeps_each_requests_first_poll_across_reads():
+    """The emulator's log is bounded, so the soak reads it as it goes; a request's first poll must survive
+    (it tells a stored request from one the service died before storing), its later polls need not."""
+    class Fal:
+        reads = [[submit("a", 1, request_id="r1"), {"t": T0 + 2, "kind": "status", "request_id": "r1", "status": 200}],
+                 [{"t": T0 + 3, "kind": "status", "request_id": "r1", "status": 200},
+                  {"t": T0 + 4, "kind": "result", "request_id": "r1", "status": 200}]]
+
+        def requests(self):
+            return self.reads.pop(0)
+
+    harvest = FalLogHarvest(Fal())
+    harvest.collect()
+    harvest.collect()
+    assert [(e["kind"], e["t"] - T0) for e in harvest.entries] == [("submit", 1), ("status", 2)]
+
+
 def test_an_orphaned_object_and_a_missing_one_fail_the_verdict():
-    ledger = account(["a", "b"], CLEAN_ROWS, [], {"u/b.png"}, [], [])
+    ledger = account(ACCEPTED, CLEAN, [submit("a", 1), submit("b", 2)], {"images/u/b.png"}, [], [])
     assert (ledger.orphaned_objects, ledger.missing_objects) == (1, 1)
-    assert ledger.examples["orphaned_objects"] == [{"key": "u/b.png", "row_status": "failed",
-                                                    "row_error": "FAL job failed"}]
+    assert ledger.examples["orphaned_objects"] == [{"key": "images/u/b.png", "generation_id": "b", "status": "failed",
+                                                    "error": "FAL job failed"}]
     verdict = verdict_of(ledger)
-    assert verdict["no orphaned objects"] is False
-    assert verdict["no completed generation without its object"] is False
+    assert verdict["no orphaned objects"] == "not held"
+    assert verdict["no completed generation without its object"] == "not held"
+
+
+def test_objects_a_generation_never_acknowledged_may_own_leave_the_orphans_undecided():
+    """FAL saw a marked prompt no 202 carried (the service was killed answering it): one stray object may be
+    that generation's, so the count cannot decide; two cannot both be."""
+    unacknowledged = {"t": T0 + 3, "kind": "submit", "status": 200, "prompt": marker("c" * 32), "request_id": "r9"}
+    log = [submit("a", 1), submit("b", 2), unacknowledged]
+    one_stray = account(ACCEPTED, CLEAN, log, {"images/u/a.png", "images/u/c.png"}, [], [])
+    assert (one_stray.unacknowledged, one_stray.orphaned_objects) == (1, 1)
+    assert verdict_of(one_stray)["no orphaned objects"] == "inconclusive"
+    assert verdict_of(one_stray)["overall"] == "inconclusive"
+    two_strays = account(ACCEPTED, CLEAN, log, {"images/u/a.png", "images/u/c.png", "images/u/d.png"}, [], [])
+    assert verdict_of(two_strays)["no orphaned objects"] == "not held"
+
+
+@pytest.mark.parametrize("outcomes, stored, unreadable, missing", [
+    ({**CLEAN, "a": Outcome("completed", image_url="http://127.0.0.1:8000/v2/images/a/content")}, set(), None,
+     "1 of 1 completed generations' image URLs name no object of the stack's storage"),
+    (CLEAN, None, "connection refused", "the storage emulator could not be listed: connection refused"),
+], ids=["image served by the service itself", "storage not listed"])
+def test_objects_without_evidence_are_unmeasured_never_held(outcomes, stored, unreadable, missing):
+    ledger = account(ACCEPTED, outcomes, [submit("a", 1), submit("b", 2)], stored, [], [], unreadable)
+    results = {c.name: c for c in checks(ledger, judge_growth(FLAT, GrowthBounds()), [], [], 20.0, GrowthBounds())}
+    for name in ("no orphaned objects", "no completed generation without its object"):
+        assert results[name].verdict == "unmeasured" and missing in results[name].observed
+    assert overall(list(results.values())) == "held"  # an unmeasured check decides nothing
+
+
+def test_submissions_fal_cannot_tie_to_a_generation_are_unmeasured():
+    unmarked = [{**submit("a", 1), "prompt": "a lighthouse"}, {**submit("b", 2), "prompt": "a lighthouse"}]
+    ledger = account(ACCEPTED, CLEAN, unmarked, {"images/u/a.png"}, [], [])
+    assert ledger.seen_by_fal == 0
+    assert verdict_of(ledger)["nothing submitted to FAL twice"] == "unmeasured"
+
+
+@pytest.mark.parametrize("url, key", [
+    ("http://127.0.0.1:5/storage/v1/object/sign/generations/u%201/a.png?token=x", "generations/u 1/a.png"),
+    ("https://p.supabase.co/storage/v1/object/public/lumen-images/u/b.png", "lumen-images/u/b.png"),
+    ("http://127.0.0.1:8000/v2/images/b/content", None),
+    (None, None),
+])
+def test_an_image_url_names_the_storage_object_it_serves(url, key):
+    assert storage_object(url) == key
 
 
 def test_memory_growth_beyond_the_bound_fails_the_verdict():
-    clean = account(["a"], {"a": CLEAN_ROWS["a"]}, [], {"u/a.png"}, [], [])
+    clean = clean_ledger()
     leaking = samples("service", 1, [80.0 + 10 * i for i in range(20)])  # 100 MB -> ~250 MB
     growth = judge_growth(leaking, GrowthBounds())
     rss = next(g for g in growth if g.metric == "memory_bytes")
     assert rss.held is False and rss.final > rss.limit
-    assert verdict_of(clean, growth)["no resource growth beyond the bounds"] is False
-    assert verdict_of(clean)["overall"] is True
+    assert verdict_of(clean, growth)["no resource growth beyond the bounds"] == "not held"
+    assert verdict_of(clean)["overall"] == "held"
 
 
 # A parent maps and touches 64 MB of shared memory and forks four children that touch it too: the
@@ -220,21 +302,23 @@ def test_the_proxy_holds_no_more_descriptors_per_relayed_socket_than_the_bound_a
 def test_growth_judged_only_over_short_lifetimes_does_not_hold():
     """A service killed every 30 s is judged over 30 s at a time, which shows no slow leak: without one
     lifetime spanning a fifth of the run the verdict cannot hold."""
-    clean = account(["a"], {"a": CLEAN_ROWS["a"]}, [], {"u/a.png"}, [], [])
+    clean = clean_ledger()
     short_lives = [s for pid in range(10) for s in samples("service", pid, [80.0] * 12, start_t=12 * pid)]
     growth = judge_growth(short_lives, GrowthBounds())
     assert all(g.held for g in growth)
     verdict = verdict_of(clean, growth, run_s=120.0)
-    assert verdict["no resource growth beyond the bounds"] is True
-    assert verdict["every component judged over a long lifetime"] is False and verdict["overall"] is False
+    assert verdict["no resource growth beyond the bounds"] == "held"
+    assert verdict["every component judged over a long lifetime"] == "not held" and verdict["overall"] == "not held"
     long_life = short_lives + samples("service", 99, [80.0] * 40, start_t=120)  # 39 s of a 160 s run
-    assert verdict_of(clean, judge_growth(long_life, GrowthBounds()), run_s=160.0)["overall"] is True
+    assert verdict_of(clean, judge_growth(long_life, GrowthBounds()), run_s=160.0)["overall"] == "held"
 
 
 @pytest.mark.parametrize(("arguments", "complaint"), [
     (["--duration", "5m", "--calm-last", "5m"], "--calm-last (300s) must be shorter than --duration (300s)"),
     (["--kill-every", "1s"], "1s must be between 5s"),
     (["--duration", "soon"], "'soon' is not a duration"),
+    (["--service", "nowhere/genchaos.yaml"], "contract file nowhere/genchaos.yaml does not exist"),
+    (["--service-url", "ftp://127.0.0.1:8080"], "--service-url 'ftp://127.0.0.1:8080' is not an http(s) URL"),
 ])
 def test_soak_refuses_bad_options_naming_the_problem(tmp_path: Path, arguments: list[str], complaint: str):
     finished = subprocess.run([sys.executable, "-m", "chaos", "soak", "--out", str(tmp_path), *arguments],
@@ -267,8 +351,67 @@ def test_a_one_minute_soak_loses_and_duplicates_nothing_and_its_counts_add_up(tm
     assert {s["component"] for s in document["resources"]} == {
         "service", "postgres", "fal-emulator", "storage-emulator", "toxiproxy"}
     assert (tmp_path / "soak.html").read_text().count("<svg") == 3
-    assert [c for c in document["checks"] if not c["held"]] == [], output
+    assert document["options"]["service"] == "genchaos-reference" and document["options"]["profile"] == "hardened"
+    assert [c for c in document["checks"] if c["verdict"] != "held"] == [], output
     assert run.returncode == 0, output
+
+
+@pytest.mark.slow
+def test_a_soak_of_another_service_is_judged_through_its_contract(tmp_path: Path):
+    """lumen names its routes, fields, states and bucket its own way, keeps its jobs in its own table, sends FAL
+    no generation id and offers only the as_written profile: the soak reads each accepted generation back
+    through lumen's API, ties FAL's jobs to them by their marked prompts, finds lumen's objects in lumen's
+    bucket, and kills and samples the process lumen's contract started."""
+    run = _soak(tmp_path, "--service", str(LUMEN_CONTRACT), "--duration", "40s", "--kill-every", "10s",
+                "--calm-last", "10s", "--users", "4")
+    try:
+        output = run.communicate(timeout=400)[0].decode()
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode in (0, 1), output
+    document = json.loads((tmp_path / "soak.json").read_text())
+    counts, kills = document["counts"], document["kills"]
+    verdicts = {c["name"]: c["verdict"] for c in document["checks"]}
+    print(f"\n{counts}\n{verdicts}")
+    assert (document["options"]["service"], document["options"]["profile"]) == ("lumen", "as_written")
+    assert counts["completed"] > 0 and counts["accepted"] == counts["completed"] + counts["failed"] + counts["lost"]
+    assert counts["seen_by_fal"] > 0 and counts["stored_objects"] > 0
+    assert kills["service"] >= 1 and kills["postgres"] >= 1 and kills["not_back"] == 0
+    service_lifetimes = {s["pid"] for s in document["resources"] if s["component"] == "service"}
+    assert {k["pid"] for k in kills["events"] if k["target"] == "service"} <= service_lifetimes
+    assert "unmeasured" not in verdicts.values(), verdicts
+    assert verdicts["generations were accepted"] == verdicts["counts add up"] == "held"
+    assert (run.returncode == 0) == (document["verdict"] == "held"), output
+
+
+@pytest.mark.slow
+def test_a_soak_of_a_service_running_elsewhere_kills_only_postgres_and_says_what_it_could_not_measure(tmp_path: Path):
+    """--service-url: the soak writes its stack file, waits for the service started with the environment
+    `genchaos env` gives, and neither kills nor samples a process that is not its own."""
+    port = free_port()
+    run = _soak(tmp_path, "--service", str(LUMEN_CONTRACT), "--service-url", f"http://127.0.0.1:{port}",
+                "--duration", "30s", "--kill-every", "8s", "--calm-last", "8s", "--users", "2")
+    lumen = None
+    try:
+        stack = wait_for(lambda: (tmp_path / "stack.json").exists() and StackInfo.load(tmp_path / "stack.json"),
+                         timeout_s=120, what="the soak's stack file")
+        env = {**os.environ, **launch.service_environment(load_contract(LUMEN_CONTRACT), stack, {})}
+        lumen = subprocess.Popen([sys.executable, "-m", "lumen", "--host", "127.0.0.1", "--port", str(port)],
+                                 cwd=LUMEN_CONTRACT.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        output = run.communicate(timeout=400)[0].decode()
+    finally:
+        for process in (run, lumen):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+    document = json.loads((tmp_path / "soak.json").read_text())
+    checks_by_name = {c["name"]: c for c in document["checks"]}
+    assert document["counts"]["accepted"] > 0, output
+    assert document["kills"]["postgres"] >= 1 and document["kills"]["service"] == 0
+    assert "service" not in {s["component"] for s in document["resources"]}
+    elsewhere = checks_by_name["the service's process killed and sampled"]
+    assert elsewhere["verdict"] == "unmeasured" and "runs elsewhere" in elsewhere["observed"]
 
 
 @pytest.mark.slow
