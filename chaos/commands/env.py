@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from chaos.contract import launch
 from chaos.contract.model import ContractError
 from chaos.stack.embedded import StackInfo
 from chaos.stack.processes import StackError
+
+PLAIN_VALUE = re.compile(r"[\w@%+=:,./-]*")  # no blank, quote, $, # or backslash: read alike unquoted everywhere
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,12 +46,15 @@ def run(args: argparse.Namespace) -> int:
     for name, value in env.items():
         print(f"export {name}={shlex.quote(value)}")
     if args.dotenv:
-        args.dotenv.write_text("".join(f"{name}={_dotenv_quote(value)}\n" for name, value in env.items()))
+        args.dotenv.write_text("".join(f"{name}={_dotenv_value(value)}\n" for name, value in env.items()))
         console.print(f"written to {args.dotenv}")
     return 0
 
 
-def _dotenv_quote(value: str) -> str:
-    """A .env value: double-quoted, with backslashes and quotes escaped (python-dotenv and docker compose
-    both read this form)."""
+def _dotenv_value(value: str) -> str:
+    """A .env value: as it is when it needs no quoting, a form every env-file reader takes (python-dotenv,
+    docker compose, `docker run --env-file`, kustomize); else double-quoted with backslashes and quotes
+    escaped, which python-dotenv and docker compose read."""
+    if PLAIN_VALUE.fullmatch(value):
+        return value
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,6 +1,8 @@
 """deploy/kubernetes: the manifests render with kubectl's kustomize, every object validates against the
 Kubernetes schemas offline, and the service reaches its dependencies only through its Toxiproxy sidecar,
-the way the embedded stack wires it. Each check is also shown failing on a broken copy."""
+the way the embedded stack wires it; overlays/your-service runs a service of the user's own (lumen, as
+the example) with its contract's variables, and nothing of the reference service is left in it. Each
+check is also shown failing on a broken copy."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ import pytest
 import yaml
 from cryptography import x509
 
+from chaos.contract import launch
+from chaos.contract.model import load_contract
 from chaos.stack.embedded import StackInfo
 from chaos.stack.faults import PROXY_NAMES
 from service.app import create_app
@@ -38,6 +42,8 @@ REPO = Path(__file__).resolve().parents[2]
 KUBERNETES = REPO / "deploy" / "kubernetes"
 BASE = KUBERNETES / "base"
 REAL_ENDPOINTS = KUBERNETES / "overlays" / "real-endpoints"
+YOUR_SERVICE = KUBERNETES / "overlays" / "your-service"
+LUMEN_CONTRACT = REPO / "examples" / "lumen" / "genchaos.yaml"
 DASHBOARDS = REPO / "dashboards"
 DOCS = REPO / "docs" / "kubernetes.md"
 STACK_FILES = {"port-forward": KUBERNETES / "stack.example.json", "in-cluster": BASE / "stack.in-cluster.json"}
@@ -120,7 +126,8 @@ def test_the_stack_renders_with_every_part(objects):
             assert obj["metadata"]["namespace"] == "genchaos", obj["metadata"]["name"]
 
 
-@pytest.mark.parametrize("directory", [KUBERNETES, REAL_ENDPOINTS], ids=["emulators", "real-endpoints"])
+@pytest.mark.parametrize("directory", [KUBERNETES, REAL_ENDPOINTS, YOUR_SERVICE],
+                         ids=["emulators", "real-endpoints", "your-service"])
 def test_every_rendered_object_validates_against_the_kubernetes_schemas(kubectl, directory):
     assert invalid_objects(render(kubectl, directory)) == []
 
@@ -345,3 +352,80 @@ def test_real_endpoints_check_catches_a_host_that_misses_the_sidecar(kubectl):
     spec = find(objects, "Deployment", "genchaos-service")["spec"]["template"]["spec"]
     spec["hostAliases"] = [alias for alias in spec["hostAliases"] if "queue.fal.run" not in alias["hostnames"]]
     assert real_endpoint_problems(objects) == ["queue.fal.run resolves to None, proxy fal listens on 127.0.0.2:443"]
+
+
+def your_service_problems(objects: list[dict]) -> list[str]:
+    """Where the your-service overlay does not run the user's service as its contract describes it: another
+    image or command, an environment other than the one `genchaos env` gives the contract on the stack file
+    Locust reads, a name of the reference service's, probes off the contract's health path, or Locust not
+    speaking the contract."""
+    problems = []
+    contract = load_contract(YOUR_SERVICE / "genchaos.yaml")
+    stack = StackInfo.load(YOUR_SERVICE / "stack.in-cluster.json")
+    service = container(objects, "genchaos-service", "service")
+    image = yaml.safe_load((YOUR_SERVICE / "kustomization.yaml").read_text())["images"][0]
+    if service["image"] != f"{image['newName']}:{image['newTag']}" or "command" in service or "args" in service:
+        problems.append(f"the service runs {service['image']} {service.get('command')}, not the user's image as it is")
+    env, expected = environment(objects, "genchaos-service", "service"), launch.service_environment(contract, stack, {})
+    if env != expected:
+        problems.append(f"its environment is {sorted(env)}, its contract's is {sorted(expected)}")
+    problems += [f"it is given the reference service's {name}" for name in env if name.startswith("GENCHAOS_")]
+    health = contract.features.readiness_path or contract.start.health_path
+    probes = {kind: service[kind]["httpGet"]["path"] for kind in ("livenessProbe", "readinessProbe", "startupProbe")}
+    problems += [f"its {kind} asks {path}" for kind, path in probes.items()
+                 if path not in (contract.start.health_path, health)]
+    if any(o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("genchaos-service-settings") for o in objects):
+        problems.append("the reference service's settings are still rendered")
+    if stack.profile not in contract.profiles:
+        problems.append(f"the stack file's profile {stack.profile} is not one the contract offers")
+    contract_text = config_data(objects, "ConfigMap", "your-service-contract")["genchaos.yaml"]
+    for locust in ("locust-master", "locust-worker"):
+        spec = container(objects, locust, "locust")
+        path = {item["name"]: item["value"] for item in spec.get("env", [])}.get("GENCHAOS_SERVICE", "")
+        if str(Path(path).parent) not in {m["mountPath"] for m in spec.get("volumeMounts", [])}:
+            problems.append(f"{locust} reads its contract from {path!r}, which nothing mounts")
+    if contract_text != (YOUR_SERVICE / "genchaos.yaml").read_text():
+        problems.append("the contract Locust mounts is not the overlay's")
+    if config_data(objects, "Secret", "genchaos-stack")["stack.json"] != (YOUR_SERVICE / "stack.in-cluster.json").read_text():
+        problems.append("Locust reads the reference service's stack file")
+    return problems
+
+
+def test_your_service_overlay_runs_the_user_s_service_in_the_reference_s_place(kubectl):
+    objects = render(kubectl, YOUR_SERVICE)
+    assert your_service_problems(objects) == []
+    assert wiring_problems(objects) == []  # still only through the sidecar
+    assert find(objects, "Service", "genchaos-service")["spec"]["ports"][0]["targetPort"] == "http"
+    assert [p["name"] for p in container(objects, "genchaos-service", "service")["ports"]] == ["http"]
+    for obj in objects:  # what the overlay generates too: a Secret outside the namespace is one no pod sees
+        assert obj["metadata"]["labels"]["app.kubernetes.io/part-of"] == "genchaos", obj["metadata"]["name"]
+        assert obj["metadata"].get("namespace", "genchaos") == "genchaos", obj["metadata"]["name"]
+
+
+@pytest.mark.parametrize("name", ["stack.in-cluster.json", "stack.example.json"])
+def test_your_service_stack_files_are_the_base_s_but_for_the_profile(name):
+    """The stack is the base's, so only the profile the user's service runs may differ."""
+    base = StackInfo.load(KUBERNETES / ("base" if name == "stack.in-cluster.json" else "") / name)
+    theirs = StackInfo.load(YOUR_SERVICE / name)
+    assert theirs.profile in load_contract(YOUR_SERVICE / "genchaos.yaml").profiles
+    assert {**vars(theirs), "profile": base.profile} == vars(base)
+
+
+def test_your_service_example_is_lumen_and_its_environment_is_what_genchaos_env_writes(tmp_path):
+    assert yaml.safe_load((YOUR_SERVICE / "genchaos.yaml").read_text()) == yaml.safe_load(LUMEN_CONTRACT.read_text())
+    written = tmp_path / "service.env"
+    subprocess.run([sys.executable, "-m", "chaos", "env", "--stack-file", str(YOUR_SERVICE / "stack.in-cluster.json"),
+                    "--service", str(LUMEN_CONTRACT), "--dotenv", str(written)], check=True, capture_output=True,
+                   timeout=60)
+    ours = [line for line in (YOUR_SERVICE / "service.env").read_text().splitlines() if not line.startswith("#")]
+    assert ours == written.read_text().splitlines()
+
+
+def test_your_service_check_catches_the_reference_service_left_in(kubectl):
+    objects = render(kubectl, YOUR_SERVICE)
+    service = container(objects, "genchaos-service", "service")
+    service["image"] = "genchaos:local"
+    service["env"] = [{"name": "GENCHAOS_PROFILE", "value": "hardened"}]
+    problems = your_service_problems(objects)
+    assert problems[0] == "the service runs genchaos:local None, not the user's image as it is"
+    assert "it is given the reference service's GENCHAOS_PROFILE" in problems
