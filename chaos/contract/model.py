@@ -215,6 +215,8 @@ class Metrics(_Strict):
     generations_total: str | None = Field(None, description="a counter of generations reaching a terminal "
                                                             "status, labelled with the API's status value")
     status_label: str = Field("status", description="the generations counter's label naming the status")
+    generation_seconds: str | None = Field(None, description="a histogram of seconds from acceptance to a terminal "
+                                                             "status, labelled like generations_total")
     upstream_attempts: str | None = Field(None, description="a counter of calls to dependencies, labelled "
                                                             "dependency, operation and outcome (timeout, error, ...)")
 
@@ -253,6 +255,8 @@ class Telemetry(_Strict):
     metrics_path: str | None = None
     metrics: Metrics = Field(default_factory=Metrics)
     slo_rules: SloRules | None = None
+    cause_span_attribute: str | None = Field(None, description="the span attribute naming a 503's cause in the "
+                                                              "refused request's trace (values as cause_values)")
     trace_context: bool = Field(False, description="W3C trace context is carried from each request through "
                                                    "its generation's queue to FAL, and spans are written to "
                                                    "the stack's traces file (env.traces_file)")

@@ -112,6 +112,9 @@ METRICS: dict[str, Metric] = _declare(
            "(beyond one per unanswered call)"),
     Metric("miscounted_generations", "run", "count",
            "generations by which the service's outcome counter differs from the outcomes clients polled"),
+    Metric("misreported_durations", "run", "count",
+           "ways the service's generation-duration histogram disagrees with the times clients measured "
+           "(which generations, and their mean)"),
     Metric("breaker_state_disagreements", "run", "count",
            "times the breaker states the service published (or its gauge) contradicted the breaker clients "
            "ran into"),
@@ -122,6 +125,8 @@ METRICS: dict[str, Metric] = _declare(
            "generations with a FAL job whose trace context does not join the request that created it"),
     Metric("abandoned_fal_jobs", "run", "count",
            "FAL jobs never fetched nor cancelled that no generation waits for: work FAL runs and bills for nothing"),
+    Metric("unexplained_503_spans", "run", "count",
+           "requests answered 503 whose trace has no span naming the cause their answer gave"),
     Metric("slo_rule_disagreements", "run", "count",
            "the service's success-ratio and 503-ratio recording rules, evaluated by a Prometheus that scraped "
            "the run, off the harness's own count of its API answers by more than 0.01"),

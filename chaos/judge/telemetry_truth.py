@@ -15,22 +15,28 @@ from chaos.judge import fal_log
 from chaos.run.observations import BreakerSample, Observation
 from chaos.run.runner import breaker_seen_by_clients
 from chaos.run.traces import trace_of
+from chaos.run.traffic import POLL_INTERVAL_S
 
+DURATION_SLACK_S = 0.5  # a poll's own round trip, and the clocks' edges
 GAUGE_TOLERANCE_S = 1.0  # the gauge is read every 0.5 s, published states every 0.1 s
 SLO_TOLERANCE = 0.01  # rate() extrapolates at a run's edges
 READINESS_GRACE_S = 1.0  # beyond the published health interval: one check's time and a sample's
 DEFAULT_HEALTH_INTERVAL_S = 5.0  # the report's, for a contract that claims readiness but gives no interval
 ASPECTS = {  # metric -> what it compares, in the report's words
     "miscounted_503s": "503s counted by cause", "miscounted_generations": "generations counted by outcome",
+    "misreported_durations": "generation durations",
     "breaker_state_disagreements": "breaker state", "readiness_disagreements": "readiness",
-    "unjoined_traces": "traces joined to requests", "slo_rule_disagreements": "SLO recording rules and alerts"}
+    "unjoined_traces": "traces joined to requests", "unexplained_503_spans": "503 spans name their cause",
+    "slo_rule_disagreements": "SLO recording rules and alerts"}
 NOT_JUDGED = "the scenario does not judge the SLO rules"
 NO_EVIDENCE = {  # why a comparison the contract allows could still not be made in a run
     "miscounted_503s": "the service's metrics could not be read",
     "miscounted_generations": "the service's metrics could not be read",
+    "misreported_durations": "the service's metrics could not be read",
     "breaker_state_disagreements": "no breaker state or gauge could be read during the run",
     "readiness_disagreements": "the readiness endpoint could not be read during the run",
     "unjoined_traces": "no traces were read",
+    "unexplained_503_spans": "no traces were read",
     "slo_rule_disagreements": NOT_JUDGED,
 }
 
@@ -68,6 +74,13 @@ def miscounted_503s(obs: Observation) -> Comparison | None:
         max(0, off - obs.unanswered_calls))
 
 
+def _unfollowed(obs: Observation) -> int:
+    """Generations the service may have finished that the harness never saw end: accepted but lost, the
+    flooding user's (not followed), and those of refused requests whose prompt FAL received anyway."""
+    return (sum(r.accepted and r.final_status is None for r in obs.requests)
+            + sum(r.accepted for r in obs.flood_requests) + len(fal_log.refused_but_worked_on(obs)))
+
+
 def miscounted_generations(obs: Observation) -> Comparison | None:
     """The service's generations counter against the terminal statuses clients polled. Each generation the
     harness accepted but never saw end (lost, or the flooding user's, which it does not follow), and each
@@ -76,14 +89,39 @@ def miscounted_generations(obs: Observation) -> Comparison | None:
     if obs.counted_outcomes is None:
         return None
     seen = {outcome: sum(r.final_status == outcome for r in obs.requests) for outcome in ("completed", "failed")}
-    unseen = sum(r.accepted and r.final_status is None for r in obs.requests) + sum(
-        r.accepted for r in obs.flood_requests) + len(fal_log.refused_but_worked_on(obs))
+    unseen = _unfollowed(obs)
     said = obs.counted_outcomes
     short = sum(max(0, seen[o] - said.get(o, 0)) for o in seen)
     extra = max(0, sum(said.values()) - sum(seen.values()) - unseen)
     return Comparison("miscounted_generations", f"counted {_counts(said)}",
                       f"clients saw {_counts(seen)}", f"at least what clients saw, at most {unseen} more "
                       "(generations not followed to the end)", short + extra)
+
+
+def misreported_durations(obs: Observation) -> Comparison | None:
+    """The service's histogram of generation durations against the times clients measured (POST sent to the
+    generation seen completed): the same completed generations, and a mean that fits inside the client's,
+    which is longer by at most the POST's own round trip, a poll interval and a poll's round trip."""
+    if obs.counted_durations is None:
+        return None
+    count, seconds = obs.counted_durations
+    done = [r for r in obs.requests if r.final_status == "completed" and r.generation_latency_s is not None]
+    unseen = _unfollowed(obs)
+    problems = []
+    if not len(done) <= count <= len(done) + unseen:
+        problems.append(f"observed {count} completed generations, clients saw {len(done)}")
+    client_mean = sum(r.generation_latency_s for r in done) / len(done) if done else None
+    service_mean = seconds / count if count else None
+    gap = (sum(r.latency_s for r in done) / len(done) if done else 0.0) + POLL_INTERVAL_S + DURATION_SLACK_S
+    if count == len(done) and client_mean is not None and service_mean is not None \
+            and not client_mean - gap <= service_mean <= client_mean + DURATION_SLACK_S:
+        problems.append(f"mean {service_mean:.3f}s against the clients' {client_mean:.3f}s")
+    said = f"{count} completed, mean {'n/a' if service_mean is None else f'{service_mean:.3f}s'}"
+    return Comparison("misreported_durations", said + (f" ({'; '.join(problems)})" if problems else ""),
+                      f"clients saw {len(done)} completed, mean "
+                      + ("n/a" if client_mean is None else f"{client_mean:.3f}s"),
+                      f"the same generations; a mean at most {gap:.2f}s shorter than the clients' and at most "
+                      f"{DURATION_SLACK_S:g}s longer", len(problems))
 
 
 def _spells(samples: list[BreakerSample]) -> list[tuple[float, float]]:
@@ -209,6 +247,22 @@ def unjoined_traces(obs: Observation) -> Comparison | None:
                       "every job request joined (same trace, or linked)", len(lost))
 
 
+def unexplained_503_spans(obs: Observation) -> Comparison | None:
+    """Each request answered 503, against the spans of its trace: one must name the cause its answer's
+    sentence (and cause header) gave."""
+    if obs.span_causes is None:
+        return None
+    refused = [r for r in obs.requests if r.status == 503 and r.causes]
+    wrong = [r for r in refused if not set(obs.span_causes.get(r.trace_id, ())) & set(r.causes)]
+    named = sorted({cause for causes in obs.span_causes.values() for cause in causes})
+    examples = "; ".join(f"at {r.t:.1f}s said {'/'.join(r.causes)}, spans named "
+                         f"{'/'.join(obs.span_causes.get(r.trace_id, ())) or 'nothing'}" for r in wrong[:3])
+    return Comparison("unexplained_503_spans", f"spans named {', '.join(named) or 'no cause'}"
+                      + (f" (e.g. {examples})" if examples else ""),
+                      f"{len(refused)} requests answered 503 with a cause", "every one named in its trace",
+                      len(wrong))
+
+
 def _ratio_bounds(part: int, whole: int, part_unseen: int, rest_unseen: int) -> tuple[float, float]:
     """The share ``part / whole`` as rates may read it when up to ``part_unseen`` of the part and
     ``rest_unseen`` of the rest were never counted (each series' first scrape), widened by SLO_TOLERANCE."""
@@ -245,8 +299,8 @@ def slo_rule_disagreements(obs: Observation) -> Comparison | None:
 
 
 COMPARISONS: tuple[Callable[[Observation], Comparison | None], ...] = (
-    miscounted_503s, miscounted_generations, breaker_state_disagreements, readiness_disagreements, unjoined_traces,
-    slo_rule_disagreements)
+    miscounted_503s, miscounted_generations, misreported_durations, breaker_state_disagreements, readiness_disagreements, unjoined_traces,
+    unexplained_503_spans, slo_rule_disagreements)
 
 
 def compare(obs: Observation) -> dict[str, Comparison]:

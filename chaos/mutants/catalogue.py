@@ -316,11 +316,28 @@ DEFECTS: tuple[Defect, ...] = (
         scenarios=("fal_http_500",),
     ),
     Defect(
+        name="503_span_without_cause",
+        breaks="a 503's server span no longer names its cause: a trace of a refused request does not say why",
+        file="app.py",
+        old='trace.get_current_span().set_attribute("genchaos.503_reason", error.reason.value)',
+        new="trace.get_current_span()",
+        scenarios=("fal_down", "db_down"),
+    ),
+    Defect(
         name="generations_not_counted",
         breaks="generations reaching a terminal status are not counted: the success-rate panel has no data",
         file="worker.py",
         old="metrics.generations.labels(status).inc()",
         new="metrics.generations.labels(status)",
+        scenarios=("baseline",),
+    ),
+    Defect(
+        name="duration_histogram_in_milliseconds",
+        breaks="generation durations are observed in milliseconds into a seconds histogram: every latency "
+               "panel reads a thousand times too slow",
+        file="worker.py",
+        old="metrics.generation_duration.labels(status).observe(duration)",
+        new="metrics.generation_duration.labels(status).observe(duration * 1000)",
         scenarios=("baseline",),
     ),
     Defect(

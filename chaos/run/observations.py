@@ -106,12 +106,14 @@ class Observation:
     readiness_samples: list[ReadinessSample] = field(default_factory=list)
     counted_503s: dict[str, int] | None = None  # its 503 counter's growth by sentence group (None: no counter)
     counted_outcomes: dict[str, int] | None = None  # its generations counter's growth, completed/failed
+    counted_durations: tuple[int, float] | None = None  # its duration histogram's completed (count, seconds)
     received_503s: dict[str, int] = field(default_factory=dict)  # 503s the harness received, by sentence group
     unanswered_calls: int = 0  # API calls the harness never got an answer to (the service may have counted them)
     slo_reading: SloReading | None = None  # from a Prometheus that scraped the run (None: not evaluated)
     api_answers: int = 0  # answers to the harness's API calls between the two scrapes...
     api_server_errors: int = 0  # ...and those that were 5xx
-    trace_joins: dict[str, list[str]] | None = None  # trace FAL saw -> traces it joins (None: no traces file)
+    trace_joins: dict[str, list[str]] | None = None
+    span_causes: dict[str, list[str]] | None = None  # a 503'd request's trace -> causes its spans name  # trace FAL saw -> traces it joins (None: no traces file)
     fault_windows: list[FaultWindow] = field(default_factory=list)
     fal_log: list[dict[str, Any]] = field(default_factory=list)  # emulator entries, `t` made relative
     storage_log: list[dict[str, Any]] = field(default_factory=list)  # the same, from the storage emulator

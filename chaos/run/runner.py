@@ -28,13 +28,14 @@ from chaos.run.slo_rules import SLO_METRICS, ScenarioPrometheus, unseen_by_rates
 from chaos.run.telemetry import (
     TelemetrySampler,
     counted_503s,
+    counted_durations,
     counted_outcomes,
     judged_timings,
     scrape_counters,
     unmeasurable,
 )
 from chaos.run.timeline import FaultSession
-from chaos.run.traces import file_size, joined_traces, trace_of
+from chaos.run.traces import file_size, read_run_traces, trace_of
 from chaos.run.traffic import TrafficDriver
 from chaos.scenarios.model import Fault, Scenario
 from chaos.stack.embedded import EmbeddedStack, StackInfo
@@ -162,18 +163,28 @@ def breaker_seen_by_clients(records: list[RequestRecord]) -> list[BreakerSample]
     return samples
 
 
-def _read_trace_joins(obs: Observation, traces_file: str | None, offset: int) -> None:
-    """Which request traces the trace contexts FAL received join (from the service's spans written since
-    ``offset``); unmeasured for a service whose stack gives it no traces file (one started elsewhere)."""
+def _read_traces(obs: Observation, traces_file: str | None, offset: int, cause_attribute: str | None,
+                 contract_causes: dict[str, str]) -> None:
+    """What the service's spans written since ``offset`` show: which request traces the trace contexts FAL
+    received join, and the causes refused requests' spans name (read through the contract's
+    ``cause_values``); unmeasured for a service whose stack gives
+    it no traces file (one started elsewhere)."""
     if traces_file is None:
-        obs.unmeasurable["unjoined_traces"] = "the stack gives this service no traces file"
+        for metric in ("unjoined_traces", "unexplained_503_spans"):
+            obs.unmeasurable.setdefault(metric, "the stack gives this service no traces file")
         return
     request_trace = {r.generation_id: r.trace_id for r in obs.requests + obs.flood_requests if r.accepted}
     expected = {fal_trace: request_trace[entry["generation_id"]] for entry in obs.fal_log
                 if entry.get("kind") in ("submit", "run") and entry.get("generation_id") in request_trace
                 and (fal_trace := trace_of(entry.get("traceparent")))
                 and fal_trace != request_trace[entry["generation_id"]]}
-    obs.trace_joins = joined_traces(traces_file, offset, expected)
+    refused = {r.trace_id for r in obs.requests if r.status == 503} if cause_attribute else set()
+    found = read_run_traces(traces_file, offset, expected, refused, cause_attribute)
+    if "unjoined_traces" not in obs.unmeasurable:
+        obs.trace_joins = found.joins
+    if cause_attribute:
+        cause_of = contract_causes.get
+        obs.span_causes = {trace: sorted({cause_of(v, v) for v in named}) for trace, named in found.causes.items()}
 
 
 async def run_scenario(scenario: Scenario, info: StackInfo, profile: str, contract: Contract) -> Observation:
@@ -235,12 +246,14 @@ async def run_scenario(scenario: Scenario, info: StackInfo, profile: str, contra
                                                           unseen_by_rates(tally.statuses))
             obs.counted_503s = counted_503s(obs.counters_at_start, obs.service_counters, contract)
             obs.counted_outcomes = counted_outcomes(obs.counters_at_start, obs.service_counters, contract)
+            obs.counted_durations = counted_durations(obs.counters_at_start, obs.service_counters, contract)
             obs.cross_user_reads = await cross_user_reads(client, api, obs.requests,
                                                           mint_access_token(info.jwt_secret, info.jwt_issuer))
         obs.fal_log = link_fal_log(fal.requests(), obs.requests + obs.flood_requests, started_at)
         obs.storage_log = [{**entry, "t": entry["t"] - started_at} for entry in storage.requests()]
-        if "unjoined_traces" not in obs.unmeasurable:
-            _read_trace_joins(obs, info.traces_file, traces_from)
+        if not {"unjoined_traces", "unexplained_503_spans"} <= obs.unmeasurable.keys():
+            _read_traces(obs, info.traces_file, traces_from, contract.telemetry.cause_span_attribute,
+                         contract.telemetry.metrics.cause_values)
         obs.fault_windows = sorted(session.windows, key=lambda w: w.start)
         await verify_images(obs.requests, obs.fal_log, fal_url=info.fal_admin_url, fal_key=info.fal_key,
                             ca_bundle=info.ca_bundle)

@@ -41,6 +41,8 @@ def unmeasurable(contract: Contract) -> dict[str, str]:
             missing[f"{dependency}_timeouts"] = "the contract names no upstream-attempts counter"
     if telemetry.metrics_path is None or metrics.http_503_total is None or metrics.cause_label is None:
         missing["miscounted_503s"] = "the contract names no 503 counter with a cause label"
+    if telemetry.metrics_path is None or metrics.generation_seconds is None:
+        missing["misreported_durations"] = "the contract names no histogram of generation durations"
     if telemetry.metrics_path is None or metrics.generations_total is None:
         missing["miscounted_generations"] = "the contract names no counter of generations by outcome"
     if telemetry.breakers is None and (telemetry.metrics_path is None or metrics.breaker_state is None):
@@ -51,6 +53,8 @@ def unmeasurable(contract: Contract) -> dict[str, str]:
         missing["slo_rule_disagreements"] = missing["fast_burn_alert_fired"] = "the contract names no SLO rules"
     elif telemetry.slo_rules.fast_burn_alert is None:
         missing["fast_burn_alert_fired"] = "the contract names no fast-burn alert"
+    if telemetry.cause_span_attribute is None or contract.env.traces_file is None:
+        missing["unexplained_503_spans"] = "the contract names no span attribute for a 503's cause, or no traces file"
     if not telemetry.trace_context or contract.env.traces_file is None:
         missing["unjoined_traces"] = "the contract claims no trace context carried to FAL, or names no traces file"
     return missing
@@ -201,6 +205,20 @@ def counted_outcomes(before: dict[str, float], after: dict[str, float], contract
         if outcome:
             counted[outcome] += round(value)
     return counted
+
+
+def counted_durations(before: dict[str, float], after: dict[str, float], contract: Contract) -> tuple[int, float] | None:
+    """(completed generations observed, their seconds summed) by the service's duration histogram during
+    the run; None without one."""
+    metrics = contract.telemetry.metrics
+    if metrics.generation_seconds is None or not after:
+        return None
+    completed = set(contract.api.statuses.completed)
+
+    def grown(suffix: str) -> float:
+        return sum(value for labels, value in _series_delta(before, after, f"{metrics.generation_seconds}{suffix}")
+                   if labels.get(metrics.status_label) in completed)
+    return round(grown("_count")), grown("_sum")
 
 
 def sentence_group(contract: Contract, sentence: str | None) -> str:

@@ -77,7 +77,7 @@ def test_what_a_contract_leaves_unmeasurable():
                             "database_timeouts", "miscounted_503s", "miscounted_generations",
                             "breaker_state_disagreements", "readiness_disagreements", "unjoined_traces",
                             "admitted_beyond_bound", "shed_requests", "slo_rule_disagreements",
-                            "fast_burn_alert_fired"}
+                            "fast_burn_alert_fired", "unexplained_503_spans", "misreported_durations"}
     assert "Idempotency-Key" in missing["idempotency_violations"]
     bounded = parse_contract({"name": "b", "start": {"url": "http://h:1"}, "features": {"per_user_limit": 3}})
     assert "flood_refused_429" not in unmeasurable(bounded)

@@ -140,3 +140,26 @@ def test_what_a_contract_cannot_show_reads_unmeasured_in_the_rows():
     assert rows["readiness"]["status"] == "unmeasured"
     assert "claims no readiness endpoint" in rows["readiness"]["service_said"]
     assert rows["traces joined to requests"]["service_said"] == "unmeasured: no traces were read"
+
+
+def test_a_503_whose_trace_names_its_cause_agrees_and_one_naming_another_or_none_does_not():
+    named, other, silent = refused(1.0, "fal_unavailable"), refused(2.0, "fal_unavailable"), refused(3.0, "fal_unavailable")
+    obs = observation([named, other, silent, completed(4.0)])
+    obs.span_causes = {named.trace_id: ["fal_unavailable"], other.trace_id: ["database_unavailable"], silent.trace_id: []}
+    comparison = telemetry_truth.unexplained_503_spans(obs)
+    assert comparison.disagreements == 2
+    assert "spans named nothing" in comparison.service_said
+    obs.span_causes = None  # no traces read: nothing to compare
+    assert telemetry_truth.unexplained_503_spans(obs) is None
+
+
+def test_a_duration_histogram_in_the_wrong_unit_or_never_observed_disagrees():
+    obs = observation([completed(1.0, generation_s=2.0), completed(2.0, generation_s=3.0)])
+    obs.counted_durations = (2, 4.6)  # a little less than the clients' 5.0 s: their POST and poll are in theirs
+    assert telemetry_truth.misreported_durations(obs).disagreements == 0
+    obs.counted_durations = (2, 4600.0)  # milliseconds
+    assert telemetry_truth.misreported_durations(obs).disagreements == 1
+    obs.counted_durations = (2, 0.002)  # observed when accepted, not when done
+    assert telemetry_truth.misreported_durations(obs).disagreements == 1
+    obs.counted_durations = (0, 0.0)  # never observed
+    assert telemetry_truth.misreported_durations(obs).disagreements == 1
