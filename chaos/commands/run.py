@@ -217,11 +217,27 @@ def print_summary(console: Console, results: list[ScenarioResult], claims: list[
             "; ".join(f"{c.name}: {c.status}, expected {c.expected}, observed {c.observed}"
                       for c in r.checks if not c.passed))
     console.print(summary)
+    _print_telemetry(console, results)
     table = Table(title="the report's claims")
     for column in ("claim", "profile", "held", "evidence"):
         table.add_column(column)
     for c in claims:
         table.add_row(c.claim, c.profile, f"[{CLAIM_STYLES[c.status]}]{c.status}[/]", c.evidence)
+    console.print(table)
+
+
+def _print_telemetry(console: Console, results: list[ScenarioResult]) -> None:
+    """What the service said about itself where it disagreed with what happened (the rest is in the HTML
+    report); nothing when it never did."""
+    rows = [(r, row) for r in results for row in r.telemetry if row["status"] == "not held"]
+    if not rows:
+        return
+    table = Table(title="what the service said, against what happened (disagreements)")
+    for column in ("scenario", "profile", "aspect", "the service said", "what happened", "tolerance"):
+        table.add_column(column)
+    for r, row in rows:
+        table.add_row(r.name, r.profile, row["aspect"], f"[red]{row['service_said']}[/]", row["happened"],
+                      row["tolerance"])
     console.print(table)
 
 
