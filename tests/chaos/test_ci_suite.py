@@ -54,7 +54,9 @@ def test_ci_scenario_passes_on_the_hardened_profile(ci_results, name):
 REPORT_FINDINGS = {
     "fal_down": ("misattributed_503", set()),
     "storage_down": ("misattributed_503", set()),
-    "fal_http_500": ("breaker_opened_at_threshold", {"breaker_probed_after_window", "probes_within_limit"}),
+    # (its outcome counter has read more completions than clients saw in some runs)
+    "fal_http_500": ("breaker_opened_at_threshold", {"breaker_probed_after_window", "probes_within_limit",
+                                                     "miscounted_generations"}),
     "retry_backoff": ("backoff_grows", {"retry_delay_spread"}),
     # a refused FAL key handled as an outage: retried, a strike against the breaker, 503s
     "fal_key_revoked": ("max_fal_submissions_per_generation", {"breaker_opened", "rate_503"}),

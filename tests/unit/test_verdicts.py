@@ -323,3 +323,18 @@ def test_a_refused_key_must_be_shown_by_fal_and_named_in_every_failure_it_causes
     assert vague.verdict == "fail" and vague.metrics["unexplained_key_failures"] == 1
     unseen = run("FAL refused the service's API key (HTTP 401)", fal_log=[])
     assert unseen.outcome == "invalid"  # FAL never refused anything: the fault did not take
+
+
+def test_a_service_failing_one_steady_request_in_a_hundred_reads_not_held_and_overload_is_left_out():
+    s = scenario([{"metric": "requests", "min": 1}])
+    one_in_a_hundred = [ok(t / 100) for t in range(1000)]
+    for record in one_in_a_hundred[::100]:
+        record.final_status = "failed"
+    flaky = judge(s, observation(one_in_a_hundred, windows=()))
+    overloaded = judge(s, observation([refused(t / 100) for t in range(300)], windows=()))
+    overloaded.steady_state = False  # an overload scenario's refusals are not a steady state
+    clean = judge(s, observation([ok(t / 100) for t in range(900)], windows=(), profile="as_written"))
+    clean_but_overloaded = overloaded.__class__(**{**overloaded.__dict__, "profile": "as_written"})
+    claims = {(c.key, c.profile): c for c in audit([flaky, clean, clean_but_overloaded])}
+    assert claims[("steady_state", "hardened")].held is False, claims[("steady_state", "hardened")].evidence
+    assert claims[("steady_state", "as_written")].held is True, claims[("steady_state", "as_written")].evidence
