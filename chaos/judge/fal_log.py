@@ -24,9 +24,13 @@ MIN_FIRST_DELAY_SHARE = 0.25  # full jitter over the base delay averages half of
 MIN_SPREAD_SAMPLES = 10  # first retry delays needed to say how much they spread
 
 
+JOB_KINDS = ("submit", "run")  # a queue submit, or fal's synchronous run: each asks FAL for a job
+
+
 def submits(obs: Observation) -> list[dict[str, Any]]:
-    """FAL's submit requests in the order they arrived: what the analyses below read."""
-    return sorted((e for e in obs.fal_log if e.get("kind") == "submit"), key=lambda e: e["t"])
+    """FAL's job requests (queue submits and synchronous runs) in the order they arrived: what the analyses
+    below read."""
+    return sorted((e for e in obs.fal_log if e.get("kind") in JOB_KINDS), key=lambda e: e["t"])
 
 
 def submissions_by_generation(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -278,8 +282,8 @@ def abandoned_jobs(obs: Observation) -> list[str]:
     for entry in obs.fal_log:
         if entry.get("request_id") and (entry.get("kind") != "result" or entry.get("status") == 200):
             calls[entry["request_id"]].add(entry.get("kind", ""))
-    return [entry["request_id"] for entry in submits(obs)
-            if entry.get("request_id") and 200 <= int(entry.get("status") or 0) < 300
+    return [entry["request_id"] for entry in submits(obs)  # a synchronous run's answer carries its result
+            if entry.get("kind") == "submit" and entry.get("request_id") and 200 <= int(entry.get("status") or 0) < 300
             and entry.get("generation_id") not in waiting and not calls[entry["request_id"]] & {"result", "cancel"}]
 
 
