@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from chaos.judge.fal_log import (
+    abandoned_jobs,
     backoff_grows,
     breaker_from_fal,
     faulted_calls,
@@ -19,7 +20,7 @@ from chaos.judge.fal_log import (
     unabandoned,
 )
 from chaos.judge.measures import run_metrics
-from tests.unit.judge_support import breaker, cancel, observation, poll, result, submit, window
+from tests.unit.judge_support import breaker, cancel, completed, observation, poll, result, submit, window
 
 FAILURE_TIMES = [1.0 + 0.2 * i for i in range(12)]  # the n-th failed submit reaches FAL at FAILURE_TIMES[n - 1]
 
@@ -374,3 +375,11 @@ def test_jittered_retry_delays_spread_and_retries_in_step_do_not():
     in_step = retry_delay_spread(first_retries([1.0 + 0.01 * (i % 3) for i in range(10)]))  # 1 s, scheduling noise
     assert jittered == pytest.approx(0.57, abs=0.01) and in_step < 0.01
     assert retry_delay_spread(first_retries([0.1 * i + 0.05 for i in range(9)])) is None  # too few to say
+
+
+def test_a_synchronous_run_is_a_job_request_but_never_an_abandoned_job():
+    run = {"t": 1.0, "method": "POST", "kind": "run", "status": 200, "request_id": "r1", "generation_id": "g1",
+           "path": "/fal-ai/flux/dev"}
+    obs = observation([completed(0.9, generation_id="g1")], fal_log=[run, submit(2.0, 200, "r2", "g1")])
+    assert [e["request_id"] for e in submits(obs)] == ["r1", "r2"]
+    assert abandoned_jobs(obs) == ["r2"]
