@@ -8,6 +8,7 @@ claiming work and finishes or releases in-flight generations before the process 
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import sys
 
@@ -19,6 +20,19 @@ from service.http_protocol import BoundedHeadProtocol
 from service.logs import configure_logging
 from service.settings import Settings
 from service.telemetry import TracingConfigError
+
+GC_YOUNG_THRESHOLD = 5000
+"""Allocations between young collections; CPython's default, 700, suits small scripts."""
+
+
+def tune_garbage_collector() -> None:
+    """Collect less often, and never again walk what start-up made (modules, classes, the app), which lives
+    as long as the process. A request allocates thousands of objects, with tracing on about twice as many
+    (spans, their attributes, their export); at CPython's defaults collecting them cost a tenth of the
+    service's CPU per request with tracing on, half as much with it off."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         app = create_app(settings)
     except TracingConfigError as error:
         parser.error(f"invalid configuration: {error}")
+    tune_garbage_collector()
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     config = uvicorn.Config(app, host=args.host, port=args.port, loop=loop, http=BoundedHeadProtocol,
                             log_config=None,

@@ -16,7 +16,7 @@ REDACTED = "REDACTED"
 _SECRET_QUERY_VALUE = re.compile(r"(?i)([?&;](?:[a-z0-9_.-]*token|api[_-]?key|key|secret|password|sig)=)[^&#;\s\"'\\]*")
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s\"'\\]+@")
 # Span attributes that carry a URL or its query (old and new HTTP semantic conventions).
-URL_ATTRIBUTES = ("http.url", "http.target", "url.full", "url.query")
+URL_ATTRIBUTES = frozenset({"http.url", "http.target", "url.full", "url.query"})
 
 
 def redact(text: str) -> str:
@@ -31,12 +31,13 @@ def _redact_query(query: str) -> str:
 
 
 def redact_span_urls(span: Any) -> None:
-    """Rewrite the URL attributes set on ``span`` so far."""
+    """Rewrite the URL attributes set on ``span`` so far. Most spans have none: one pass over their
+    keys finds that, where a look-up of each name would raise and catch a KeyError per missing one."""
     if not span.is_recording():
         return
     attributes = getattr(span, "attributes", None) or {}
-    for name in URL_ATTRIBUTES:
-        value = attributes.get(name)
+    for name in URL_ATTRIBUTES.intersection(attributes):
+        value = attributes[name]
         if isinstance(value, str):
             redacted = _redact_query(value) if name == "url.query" else redact(value)
             if redacted != value:
