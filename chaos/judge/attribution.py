@@ -5,7 +5,7 @@ A 503's cause is read from its sentence (the contract gives one per cause; the r
 default). A 503 sent while faults are on (or within the scenario's settle time after one) must name
 one of the dependencies those faults break; a 503 sent while nothing is broken names nothing the
 harness broke. Generic causes (``breaker_open``, ``overloaded``) count as attributed only where the
-scenario allows them. Where the contract names a cause header, it is a second witness: it must name
+scenario allows them (an open breaker only while something is broken). Where the contract names a cause header, it is a second witness: it must name
 a cause the sentence names (``GenerationProtocol.causes``).
 """
 
@@ -39,7 +39,10 @@ def broken_during(obs: Observation, sent: float, answered: float) -> tuple[str, 
 
 def attribute(obs: Observation, record: RequestRecord) -> Attribution:
     broken = broken_during(obs, record.t, record.t + record.latency_s)
-    allowed = {dependency_reason(d) for d in broken} | (set(obs.allowed_503_reasons) if broken else set())
+    # An open breaker is only right while something is broken; an overloaded queue is load's doing, and
+    # right whenever the scenario overloads the service on purpose.
+    generic = set(obs.allowed_503_reasons)
+    allowed = {dependency_reason(d) for d in broken} | (generic if broken else generic & {"overloaded"})
     said = record.reason_503 or "/".join(record.causes) or None
     correct = bool(set(record.causes) & allowed)
     return Attribution(t=record.t, said=said, broken=broken, correct=correct)

@@ -125,6 +125,14 @@ def test_an_allowed_generic_reason_while_nothing_is_broken_is_misattributed():
     assert misattributed_503(obs) == 1
 
 
+def test_an_overloaded_queue_is_right_without_a_fault_only_where_the_scenario_overloads_on_purpose():
+    shed = [refused(1.0, "overloaded")]
+    assert misattributed_503(observation(shed, windows=[], allowed_503_reasons=["overloaded"])) == 0
+    assert misattributed_503(observation(shed, windows=[])) == 1
+    assert misattributed_503(observation([refused(1.0, "breaker_open")], windows=[],
+                                         allowed_503_reasons=["overloaded", "breaker_open"])) == 1
+
+
 def test_a_503_answered_during_the_fault_for_a_request_sent_just_before_it_is_attributed():
     # in the service when the database went down: judged by its whole stay, sent .. answered
     obs = observation([refused(1.95, "database_unavailable", latency_s=1.0)], windows=[DB_DOWN])
