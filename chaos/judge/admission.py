@@ -22,20 +22,30 @@ def _finished_by(record: RequestRecord) -> float:
     return math.inf if record.terminal_t is None else record.terminal_t - FINISH_MARGIN_S
 
 
+def _held_at_admissions(obs: Observation) -> list[int]:
+    """For each accepted generation, how many others were surely unfinished when it was admitted."""
+    accepted = sorted((r for r in obs.requests + obs.flood_requests if r.accepted), key=lambda r: r.t)
+    return [sum(other.t + other.latency_s < record.t and _finished_by(other) > record.t + record.latency_s
+                for other in accepted if other is not record) for record in accepted]
+
+
 def admitted_beyond_bound(obs: Observation) -> int | None:
     """Generations accepted while at least the claimed bound of others were surely unfinished; None without
     a bound."""
     bound = obs.timings.get("admission_bound")
     if bound is None:
         return None
-    accepted = sorted((r for r in obs.requests + obs.flood_requests if r.accepted), key=lambda r: r.t)
-    beyond = 0
-    for record in accepted:
-        answered = record.t + record.latency_s
-        held = sum(other.t + other.latency_s < record.t and _finished_by(other) > answered
-                   for other in accepted if other is not record)
-        beyond += held >= bound
-    return beyond
+    return sum(held >= bound for held in _held_at_admissions(obs))
+
+
+def why_shedding_unmeasured(obs: Observation) -> str | None:
+    """Why the run cannot say whether the service sheds beyond its bound: it shed nothing, and the harness
+    never saw the bound's worth of generations unfinished (the burst never reached it; say, a contract that
+    claims a bound but does not map the setting a scenario lowers it with)."""
+    bound = obs.timings.get("admission_bound")
+    if bound is None or shed_requests(obs) or max(_held_at_admissions(obs), default=0) >= bound:
+        return None
+    return f"the load never held {bound:g} generations unfinished, so the bound was never reached"
 
 
 def shed_requests(obs: Observation) -> int:

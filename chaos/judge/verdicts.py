@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaos.judge import telemetry_truth
+from chaos.judge import admission, telemetry_truth
 from chaos.judge.attribution import misattribution_examples
 from chaos.judge.checks import NAMED_BY, CheckResult, evaluate
 from chaos.judge.effects import fault_effects
@@ -87,6 +87,9 @@ def _outcome(checks: list[CheckResult], effects: list[CheckResult]) -> str:
 def judge(scenario: Scenario, obs: Observation) -> ScenarioResult:
     """Every check that applies to the observed profile, and every fault's effect; the verdict passes
     only if all hold."""
+    unreached = admission.why_shedding_unmeasured(obs)
+    if unreached:
+        obs.unmeasurable.setdefault("shed_requests", unreached)
     comparisons = telemetry_truth.compare(obs)
     for metric, missing in telemetry_truth.NO_EVIDENCE.items():
         if metric not in comparisons:

@@ -48,3 +48,12 @@ def test_a_job_whose_generation_is_still_waiting_is_not_abandoned():
     waiting = completed(1.0, generation_id="g1")
     waiting.final_status, waiting.terminal_t = None, None
     assert fal_log.abandoned_jobs(observation([waiting], fal_log=[submit(1.1, 200, "r1", "g1")])) == []
+
+
+def test_shedding_is_unmeasured_when_the_load_never_reached_the_bound():
+    quick = observation(_burst(10, generation_s=10.0))
+    quick.timings = {"admission_bound": 20}
+    assert "never held 20" in admission.why_shedding_unmeasured(quick)
+    past = observation(_burst(30, generation_s=10.0))
+    past.timings = {"admission_bound": 20}
+    assert admission.why_shedding_unmeasured(past) is None  # it went past the bound and shed nothing: judged
