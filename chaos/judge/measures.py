@@ -190,6 +190,26 @@ def _recovery(obs: Observation, opened: float | None, closed_after: float | None
     return max(first_success, closed_after or last_end) - last_end
 
 
+# Run metrics judged against published timings: without them there is no evidence either way.
+TIMINGS_NEEDED = {
+    "breaker_opened_on_failure_rate": ("breaker_window_s", "breaker_failure_rate_threshold", "breaker_min_calls_in_window"),
+    "retries_within_budget": ("retry_budget_ratio", "retry_budget_min_per_s", "retry_budget_ttl_s"),
+    "retry_allowance": ("retry_budget_ratio", "retry_budget_min_per_s", "retry_budget_ttl_s"),
+    "retry_after_out_of_range": ("unavailable_retry_after_s", "breaker_recovery_timeout_s"),
+    "live_checks_per_request": ("health_refresh_interval_s",),
+}
+
+
+def missing_timings(obs: Observation) -> dict[str, str]:
+    """The run metrics the timings of this run cannot decide, each with the timings it lacks."""
+    missing = {}
+    for metric, names in TIMINGS_NEEDED.items():
+        lacking = [name for name in names if name not in obs.timings]
+        if lacking:
+            missing[metric] = f"the contract gives no {', '.join(lacking)}"
+    return missing
+
+
 def run_metrics(obs: Observation) -> dict[str, Any]:
     """Metrics of the whole run: breaker timeline, recovery, amplification and what FAL saw."""
     opened, left_open, half_open_seen, closed_after = _breaker_times(obs)

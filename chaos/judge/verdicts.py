@@ -14,7 +14,15 @@ from chaos.judge import admission, telemetry_truth
 from chaos.judge.attribution import misattribution_examples
 from chaos.judge.checks import NAMED_BY, CheckResult, evaluate
 from chaos.judge.effects import fault_effects
-from chaos.judge.measures import generation_errors, phase_records, reasons_503, request_metrics, run_metrics, timeline
+from chaos.judge.measures import (
+    generation_errors,
+    missing_timings,
+    phase_records,
+    reasons_503,
+    request_metrics,
+    run_metrics,
+    timeline,
+)
 from chaos.judge.registry import RUN_METRICS
 from chaos.judge.stats import Status
 from chaos.run.observations import Observation
@@ -87,6 +95,8 @@ def _outcome(checks: list[CheckResult], effects: list[CheckResult]) -> str:
 def judge(scenario: Scenario, obs: Observation) -> ScenarioResult:
     """Every check that applies to the observed profile, and every fault's effect; the verdict passes
     only if all hold."""
+    for metric, missing in missing_timings(obs).items():
+        obs.unmeasurable.setdefault(metric, missing)
     unreached = admission.why_shedding_unmeasured(obs)
     if unreached:
         obs.unmeasurable.setdefault("shed_requests", unreached)

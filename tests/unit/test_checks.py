@@ -105,3 +105,13 @@ def test_another_users_generation_seen_fails_the_check_and_is_named():
     check = checks_of(result)["cross_user_reads"]
     assert check.status == Status.NOT_HELD.value and check.observed == "1 (GET another user's g1: 200)"
     assert checks_of(judge(s, calm()))["cross_user_reads"].status == Status.HELD.value
+
+
+def test_a_run_flag_the_timings_cannot_decide_is_unmeasured_not_failed():
+    s = scenario({"metric": "breaker_opened_on_failure_rate", "equals": True})
+    obs = calm()
+    obs.timings = {"breaker_failure_threshold": 5}  # no failure-rate rule published or preset
+    result = judge(s, obs)
+    check = next(c for c in result.checks if c.name.startswith("breaker_opened_on_failure_rate"))
+    assert check.status == "unmeasured" and "breaker_window_s" in str(check.observed)
+    assert result.outcome != "failed"
