@@ -1,7 +1,7 @@
 """One proxied client connection: the client socket, the upstream socket and two links.
 
-The client is accepted with reading paused; the upstream is dialled without holding up
-other accepts. A failed dial closes the client at once. Either side's end closes both.
+Neither socket is read beyond a first read until both links exist: the kernel holds the
+rest. The upstream is dialled without holding up other accepts. A failed dial closes the client at once. Either side's end closes both.
 Links without toxics take over the sockets (the fast path) only once the reads that came
 before them have been passed on.
 """
@@ -151,7 +151,8 @@ class Connection:
                 self.upstream.set_reset_on_close()
             link.start(toxics.chain(direction))
             toxics.attach(direction, link)
-        self.client.transport.resume_reading()
+        for side in (self.client, self.upstream):  # paused until now, if either spoke first
+            side.transport.resume_reading()
         self.client.start_reading(upstream_link)
         self.upstream.start_reading(downstream_link)
         for link in self.links.values():

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 from test_toxiproxy_data_path import round_trip
-from toxiproxy_support import IO_TIMEOUT_S, ServerThread, add_toxic, connect, create_proxy
+from toxiproxy_support import IO_TIMEOUT_S, ServerThread, add_toxic, connect, create_proxy, recv_exactly
 
 from chaos.toxiproxy import fast_path
 from chaos.toxiproxy.connection import Connection
@@ -105,6 +105,26 @@ def test_bytes_sent_while_the_upstream_is_dialled_wait_in_the_kernel(api, toxipr
         sender.join(IO_TIMEOUT_S)
     assert received == sent
     assert sum(through_python) <= 1 << 20, f"{sum(through_python)} bytes read while dialling"
+
+
+@pytest.mark.parametrize("downstream_toxic", [False, True])
+def test_an_upstream_that_speaks_first_is_read_to_the_end(api, toxiproxy, upstream, monkeypatch, downstream_toxic):
+    """A greeting read before the links exist pauses the upstream's reading; starting the links
+    resumes it, on the fast path and through a toxic alike."""
+    start_links = Connection._start_links
+
+    def late_links(self):
+        asyncio.get_running_loop().call_later(0.2, start_links, self)
+    monkeypatch.setattr(Connection, "_start_links", late_links)
+    proxy = create_proxy(api, "p", upstream.address)
+    if downstream_toxic:
+        add_toxic(api, "p", type="noop", stream="downstream")
+    with connect(proxy["listen"]) as client:
+        server = upstream.next_connection()
+        server.sendall(b"hello\n")
+        assert recv_exactly(client, 6) == b"hello\n"
+        server.sendall(b"more")
+        assert recv_exactly(client, 4) == b"more"
 
 
 def test_without_splice_the_direct_path_carries_data(api, toxiproxy, echo_upstream, monkeypatch):
