@@ -4,8 +4,11 @@ runtime reported as errors, read element boxes and take screenshots of page regi
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
+import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -35,7 +38,8 @@ class Chromium:
              "--force-color-profile=srgb", "--hide-scrollbars", f"--window-size={WINDOW[0]},{WINDOW[1]}",
              f"--user-data-dir={self._profile.name}", "--remote-debugging-address=127.0.0.1",
              "--remote-debugging-port=0", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)  # its helpers (zygote, crashpad) go with it, as one process group
         try:
             self._socket = connect(self._devtools_url(), max_size=64 * 2**20, open_timeout=STARTUP_TIMEOUT_S)
             target = self._call("Target.createTarget", url="about:blank")["targetId"]
@@ -52,13 +56,24 @@ class Chromium:
     def __exit__(self, *exc_info: object) -> None:
         if getattr(self, "_socket", None) is not None:
             self._socket.close()
-        self._process.terminate()
+        self._signal_group(signal.SIGTERM)
         try:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait(timeout=10)
+        self._signal_group(signal.SIGKILL)  # a helper still writing to the profile would make its removal fail
+        for _ in range(50):
+            try:
+                self._profile.cleanup()
+                return
+            except OSError:
+                time.sleep(0.1)
         self._profile.cleanup()
+
+    def _signal_group(self, signum: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._process.pid, signum)
 
     def _devtools_url(self) -> str:
         """Chromium writes its DevTools port and browser path to DevToolsActivePort once it listens."""
