@@ -38,7 +38,7 @@ from service.resilience import Dependencies, ResilienceProfile, build_profile
 from service.schemas import Generation, GenerationPage, GenerationRequest, Problem, Readiness
 from service.settings import Settings
 from service.storage_gateway import StorageGateway
-from service.telemetry import current_traceparent, service_version, setup_tracing
+from service.telemetry import FASTAPI_TELEMETRY_OFF, current_traceparent, service_version, setup_tracing
 from service.upstream import upstream_call
 from service.worker import Worker
 
@@ -111,11 +111,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     tracing = setup_tracing(settings)
     app = FastAPI(title="genchaos reference generation service", lifespan=lifespan,
-                  telemetry=tracing.fastapi_telemetry)
+                  telemetry=FASTAPI_TELEMETRY_OFF)
     app.state.settings, app.state.metrics = settings, metrics
     _install_handlers(app, metrics)
     _install_routes(app, settings, metrics, verifier)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    tracing.instrument(app)
     return app
 
 
