@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, MutableMapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from fastapi import FastAPI
 from opentelemetry import context, propagate, trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -223,6 +225,13 @@ def links_to(traceparent: str | None) -> list[trace.Link]:
         return []
     context = trace.get_current_span(_W3C.extract({"traceparent": traceparent})).get_span_context()
     return [trace.Link(context)] if context.is_valid else []
+
+
+def untraced_queries() -> AbstractContextManager[None]:
+    """Leaves the API's own database queries without client spans. They were one span in three of a POST's
+    (its admission query), the report reads none of them, and the request's server span times them anyway;
+    the worker's queries, whose spans its waterfalls show, keep theirs."""
+    return suppress_instrumentation()
 
 
 def add_event(name: str, **attributes) -> None:
