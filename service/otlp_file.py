@@ -102,16 +102,17 @@ def _span(span: ReadableSpan) -> dict[str, Any]:
     if span.end_time:
         node["endTimeUnixNano"] = str(span.end_time)
     _with_attributes(node, span.attributes, span.dropped_attributes)
-    if span.events:
+    events, links = span.events, span.links  # each read copies them under a lock
+    if events:
         node["events"] = [_with_attributes({"timeUnixNano": str(event.timestamp), "name": event.name},
-                                           event.attributes, event.dropped_attributes) for event in span.events]
+                                           event.attributes, event.dropped_attributes) for event in events]
     if span.dropped_events:
         node["droppedEventsCount"] = span.dropped_events
-    if span.links:
+    if links:
         node["links"] = [_with_attributes({"traceId": f"{link.context.trace_id:032x}",
                                            "spanId": f"{link.context.span_id:016x}"},
                                           link.attributes, link.dropped_attributes) | {"flags": _flags(link.context)}
-                         for link in span.links]
+                         for link in links]
     if span.dropped_links:
         node["droppedLinksCount"] = span.dropped_links
     status: dict[str, Any] = {}
