@@ -2,7 +2,7 @@
 with tracing on and off, in one run on one embedded stack, as ratios. Target: at most 5% of the
 throughput lost.
 
-    python benchmarks/otel_overhead.py [--duration 10] [--concurrency 16] [--rounds 3]
+    python benchmarks/otel_overhead.py [--duration 5] [--concurrency 16] [--rounds 6]
 
 Rounds alternate on/off/on/off so that drift of the machine hits both modes alike. Each round runs a
 fresh service process on an emptied generations table (the admission check counts unfinished rows,
@@ -11,6 +11,10 @@ so a backlog left by the previous round would slow the next one), warms it up, t
 the same service with ``OTEL_SDK_DISABLED=true``. The FAL emulator answers at once and the queue and
 per-user limits are out of reach, so nothing is shed and the worker's share of the cost is in both modes.
 CPU per request is the service process's CPU time over the round divided by its 202s.
+
+The verdict is the median over round pairs (an "on" round and the "off" round right after it) of the
+throughput lost: on a 2-core machine one busy spell of another process can cost a round a quarter of
+its requests, which the pooled figure (printed too) would charge to whichever mode it hit.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import asyncio
 import math
 import os
 import ssl
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -38,7 +43,7 @@ WARMUP_S = 1.0
 REQUEST_TIMEOUT_S = 10.0
 TIME_BUDGET_S = 180.0
 STACK_START_S = 20.0  # what starting and stopping the stack takes on a busy 2-core machine
-ROUND_OVERHEAD_S = 10.0  # restarting the service, emptying the table, stopping it
+ROUND_OVERHEAD_S = 5.0  # restarting the service, emptying the table, stopping it (about 2 s when quiet)
 SERVICE_ENV = {"GENCHAOS_MAX_QUEUE_DEPTH": "10000000", "GENCHAOS_MAX_UNFINISHED_PER_USER": "10000000"}
 MODE_ENV = {"on": SERVICE_ENV, "off": {**SERVICE_ENV, "OTEL_SDK_DISABLED": "true"}}
 INSTANT_FAL = {"queue_time_s": 0.0, "processing_time_s": 0.0, "latency_s": 0.0}
@@ -201,9 +206,14 @@ def print_table(totals: dict[str, ModeTotals], args: argparse.Namespace) -> None
     for mode, mode_totals in totals.items():
         if mode_totals.failures:
             print(f"non-202 outcomes with otel {mode}: {mode_totals.failures}")
-    loss = 1 - on.req_per_s / off.req_per_s
+    pair_losses = [1 - (r_on.accepted / r_on.wall_s) / (r_off.accepted / r_off.wall_s)
+                   for r_on, r_off in zip(on.rounds, off.rounds, strict=True)]
+    loss = statistics.median(pair_losses)
     verdict = "met" if loss <= TARGET_MAX_LOSS else "NOT met"
-    print(f"throughput lost to OpenTelemetry: {loss:.1%} (target <= {TARGET_MAX_LOSS:.0%}): {verdict}")
+    print(f"throughput lost by round pair: {'  '.join(f'{x:.1%}' for x in pair_losses)}; "
+          f"pooled over all rounds: {1 - on.req_per_s / off.req_per_s:.1%}")
+    print(f"throughput lost to OpenTelemetry (median of round pairs): {loss:.1%} "
+          f"(target <= {TARGET_MAX_LOSS:.0%}): {verdict}")
 
 
 def _interleaved(totals: dict[str, ModeTotals]) -> list[tuple[str, Round]]:
@@ -216,9 +226,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      epilog="The whole run must fit in 3 minutes, counting "
                                             f"{WARMUP_S:g} s of warm-up and {ROUND_OVERHEAD_S:g} s of restarts "
                                             f"per round and {STACK_START_S:g} s for the stack.")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds of measured traffic per round (default 10)")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of measured traffic per round (default 5)")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent clients (default 16)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per mode, alternating on/off (default 3)")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds per mode, alternating on/off (default 6)")
     args = parser.parse_args(argv)
     if not (math.isfinite(args.duration) and args.duration > 0):
         parser.error("--duration must be a positive number of seconds")
