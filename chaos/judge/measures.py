@@ -222,6 +222,7 @@ def run_metrics(obs: Observation) -> dict[str, Any]:
     window = timings.get("breaker_recovery_timeout_s", 30.0)
     breaker = fal_log.breaker_from_fal(obs, window)
     stuck = fal_log.stuck_jobs(obs)
+    abandoned = fal_log.abandoned_jobs(obs)
     gaps = fal_log.retry_gaps(by_generation)
     return {
         "breaker_opened": opened is not None,
@@ -263,8 +264,8 @@ def run_metrics(obs: Observation) -> dict[str, Any]:
         "fal_refused_key_calls": fal_log.refused_key_calls(obs),
         "unexplained_key_failures": _unexplained_key_failures(obs),
         "unabandoned_stuck_jobs": len(fal_log.unabandoned(stuck, timings.get("fal_attempt_timeout_s", 300.0))),
-        "abandoned_fal_jobs": len(fal_log.abandoned_jobs(obs)),
-        "abandoned_jobs": fal_log.abandoned_jobs(obs),
+        "abandoned_fal_jobs": len(abandoned),
+        "abandoned_jobs": abandoned,
         "longest_stuck_job_s": max((j.last_call - j.submitted for j in stuck), default=None),
         **{f"{dependency}_timeouts": counted(obs, dependency, "timeout") for dependency in ("fal", "storage", "database")},
         "admitted_beyond_bound": admission.admitted_beyond_bound(obs),

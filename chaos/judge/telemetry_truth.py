@@ -236,11 +236,12 @@ def unjoined_traces(obs: Observation) -> Comparison | None:
         request_trace = trace_of_generation[entry["generation_id"]]
         return fal_trace == request_trace or request_trace in obs.trace_joins.get(fal_trace or "", [])
 
-    lost = {e["generation_id"] for e in jobs if not joined(e)}
+    unjoined = [e for e in jobs if not joined(e)]
+    lost = {e["generation_id"] for e in unjoined}
     examples = "; ".join(f"generation {e['generation_id']} at {e['t']:.1f}s: FAL saw "
                          f"{trace_of(e.get('traceparent')) or 'no trace context'}"
-                         for e in jobs if not joined(e))
-    said = f"{sum(map(joined, jobs))} of {len(jobs)} FAL job requests joined to their request's trace" + (
+                         for e in unjoined)
+    said = f"{len(jobs) - len(unjoined)} of {len(jobs)} FAL job requests joined to their request's trace" + (
         f" (e.g. {examples[:300]})" if examples else "")
     return Comparison("unjoined_traces", said,
                       f"{len({e['generation_id'] for e in jobs})} generations sent jobs to FAL",
